@@ -1,0 +1,168 @@
+"""One pooled client for Clerk's API, with short timeouts.
+
+It imports no app: the feeds (token verification), the GDPR outbox (deletions, erasure) and the
+ops commands all use it. It never logs a token, a key or a request body.
+
+Every call ends in one of three ways: a parsed `{"status": "ok", …}` reply, `ClerkRefused`
+(Clerk answered, and said no: a 4xx, an error object, anything but an explicit "ok"), or
+`ClerkUnreachable` (no usable answer: timeout, connection error, 5xx, 429). Callers decide what
+each means for them; only an explicit "ok" ever counts as success (fail closed).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import orjson
+import requests
+from django.conf import settings
+from requests.adapters import HTTPAdapter
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = "clerkfeeds/1.0"
+
+
+class ClerkError(Exception):
+    """Base of the client's failures."""
+
+
+class ClerkRefused(ClerkError):
+    """Clerk answered and the answer was not an explicit success."""
+
+    def __init__(self, message: str, *, status: int | None = None, error_type: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.error_type = error_type
+
+
+class ClerkUnreachable(ClerkError):
+    """No usable answer: timeout, connection failure, 5xx or 429."""
+
+    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None):
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class ClerkClient:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        public_key: str,
+        private_key: str,
+        connect_timeout: float,
+        read_timeout: float,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.public_key = public_key
+        self.private_key = private_key
+        self.timeout = (connect_timeout, read_timeout)
+        self.session = requests.Session()
+        # No retries here: the caller knows whether a retry is safe and how long it may wait.
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        self.session.headers["User-Agent"] = USER_AGENT
+
+    # --- the calls ---------------------------------------------------------------------------
+    def verify_token(self, token: str) -> dict[str, Any]:
+        """`POST /token/verify` with `{"token", "key"}`; the reply on an explicit "ok"."""
+        return self._call("POST", "/token/verify", json={"token": token, "key": self.public_key})
+
+    def delete(self, object_type: str, ids: list[int]) -> dict[str, Any]:
+        """`DELETE /<type>` with the ids as a JSON-encoded list in the type's query parameter."""
+        params = {
+            "key": self.public_key,
+            "private_key": self.private_key,
+            object_type: orjson.dumps(list(ids)).decode(),
+        }
+        return self._call("DELETE", f"/{object_type}", params=params)
+
+    def upsert(self, object_type: str, objects: list[dict[str, Any]]) -> dict[str, Any]:
+        """`POST /<type>` with `{"key", "private_key", "<type>": [objects]}`."""
+        body = {"key": self.public_key, "private_key": self.private_key, object_type: objects}
+        return self._call("POST", f"/{object_type}", json=body)
+
+    def forget(self, *, email: str | None = None, customer: int | None = None) -> dict[str, Any]:
+        """`POST /privacy/forget`: Clerk forgets the person and anonymises their orders."""
+        if (email is None) == (customer is None):
+            raise ValueError("forget() takes exactly one of email or customer")
+        body: dict[str, Any] = {"key": self.public_key, "private_key": self.private_key}
+        if email is not None:
+            body["email"] = email
+        else:
+            body["customer"] = customer
+        return self._call("POST", "/privacy/forget", json=body)
+
+    # --- transport ---------------------------------------------------------------------------
+    def _call(self, method: str, path: str, *, json: Any = None, params: dict | None = None) -> dict[str, Any]:
+        url = f"{self.base_url}{path}"
+        data = orjson.dumps(json) if json is not None else None
+        headers = {"Content-Type": "application/json"} if data is not None else {}
+        try:
+            response = self.session.request(
+                method, url, data=data, params=params, headers=headers, timeout=self.timeout
+            )
+        except requests.Timeout as exc:
+            raise ClerkUnreachable(f"Clerk did not answer {method} {path} in time") from exc
+        except requests.RequestException as exc:
+            raise ClerkUnreachable(f"Clerk could not be reached for {method} {path}: {type(exc).__name__}") from exc
+        status = response.status_code
+        if status == 429 or status >= 500:
+            raise ClerkUnreachable(
+                f"Clerk answered {method} {path} with HTTP {status}",
+                status=status,
+                retry_after=_retry_after(response),
+            )
+        try:
+            body = orjson.loads(response.content)
+        except orjson.JSONDecodeError as exc:
+            raise ClerkRefused(f"Clerk's reply to {method} {path} is not JSON", status=status) from exc
+        if status != 200 or not isinstance(body, dict) or body.get("status") != "ok":
+            error_type = body.get("type") if isinstance(body, dict) else None
+            raise ClerkRefused(
+                f"Clerk refused {method} {path} (HTTP {status}, {error_type or 'no explicit ok'})",
+                status=status,
+                error_type=str(error_type) if error_type else None,
+            )
+        return body
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+_client_lock = threading.Lock()
+_clients: dict[tuple, ClerkClient] = {}
+
+
+def get_client() -> ClerkClient:
+    """The process's pooled client for the current settings (tests may change them)."""
+    key = (
+        settings.CLERK_API_URL,
+        settings.CLERK_PUBLIC_KEY,
+        settings.CLERK_PRIVATE_KEY,
+        settings.CLERK_API_CONNECT_TIMEOUT,
+        settings.CLERK_API_READ_TIMEOUT,
+    )
+    with _client_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = ClerkClient(
+                base_url=key[0],
+                public_key=key[1],
+                private_key=key[2],
+                connect_timeout=key[3],
+                read_timeout=key[4],
+            )
+            _clients.clear()  # settings changed: drop the old pool
+            _clients[key] = client
+        return client

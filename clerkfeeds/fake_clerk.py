@@ -1,0 +1,194 @@
+"""A fake of Clerk's API on loopback, for the tests and the local demo.
+
+It speaks the documented parts of Clerk's API (`POST /token/verify`, `DELETE` and `POST` on
+`/products|/categories|/customers|/orders|/pages`, `POST /privacy/forget`) over real HTTP, so
+the project's client, timeouts and error handling are exercised for real. It binds to loopback
+only and is never started by the service itself: the tests and `make demo` start it.
+
+    python -m clerkfeeds.fake_clerk --port 8765 --accept demo-token
+
+Behaviour is scripted per call with `behave(path, *outcomes)`: each outcome is one of
+"ok", "refuse", "error500", "malformed", "slow", "status:<code>", used in turn; when the
+script runs out, the default applies (tokens in `accepted_tokens` are ok, others refused; CRUD
+calls are ok).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+
+OBJECT_TYPES = ("products", "categories", "customers", "orders", "pages")
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    body: Any
+
+
+@dataclass
+class FakeClerkState:
+    accepted_tokens: set[str] = field(default_factory=set)
+    public_key: str | None = None
+    slow_seconds: float = 3.0
+    calls: list[Call] = field(default_factory=list)
+    scripts: dict[str, deque[str]] = field(default_factory=lambda: defaultdict(deque))
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def next_outcome(self, path: str) -> str | None:
+        with self.lock:
+            script = self.scripts.get(path)
+            return script.popleft() if script else None
+
+
+class FakeClerk:
+    """A running fake: `url` is the base to put in `CLERK_API_URL`."""
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, accepted_tokens=(), public_key=None):
+        if not ipaddress.ip_address(host).is_loopback:
+            raise ValueError("The fake Clerk binds to loopback only.")
+        self.state = FakeClerkState(accepted_tokens=set(accepted_tokens), public_key=public_key)
+        handler = type("Handler", (_Handler,), {"state": self.state})
+        self.server = ThreadingHTTPServer((host, port), handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, name="fake-clerk", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> FakeClerk:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    # --- scripting and inspection -------------------------------------------------------------
+    def behave(self, path: str, *outcomes: str) -> None:
+        with self.state.lock:
+            self.state.scripts[path].extend(outcomes)
+
+    def reset(self) -> None:
+        with self.state.lock:
+            self.state.calls.clear()
+            self.state.scripts.clear()
+
+    def calls(self, path: str | None = None, method: str | None = None) -> list[Call]:
+        with self.state.lock:
+            return [
+                c
+                for c in self.state.calls
+                if (path is None or c.path == path) and (method is None or c.method == method)
+            ]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    state: FakeClerkState
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):  # noqa: A002 - keep test output quiet
+        pass
+
+    def do_POST(self):
+        self._handle("POST")
+
+    def do_DELETE(self):
+        self._handle("DELETE")
+
+    def do_GET(self):
+        self._handle("GET")
+
+    def _handle(self, method: str) -> None:
+        parts = urlsplit(self.path)
+        path = _strip_version(parts.path)
+        query = parse_qs(parts.query)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            body = raw.decode(errors="replace")
+        with self.state.lock:
+            self.state.calls.append(Call(method, path, query, body))
+        outcome = self.state.next_outcome(path)
+        if outcome is None:
+            outcome = self._default_outcome(method, path, query, body)
+        self._answer(outcome)
+
+    def _default_outcome(self, method, path, query, body) -> str:
+        if path == "/token/verify":
+            source = body if isinstance(body, dict) else {k: v[0] for k, v in query.items()}
+            token_ok = source.get("token") in self.state.accepted_tokens
+            key_ok = self.state.public_key is None or source.get("key") == self.state.public_key
+            return "ok" if token_ok and key_ok else "refuse"
+        if path.strip("/") in OBJECT_TYPES or path == "/privacy/forget":
+            return "ok"
+        return "status:404"
+
+    def _answer(self, outcome: str) -> None:
+        if outcome == "slow":
+            time.sleep(self.state.slow_seconds)
+            outcome = "ok"
+        if outcome == "ok":
+            self._send(200, {"status": "ok", "token_payload": {"sub": "fake-clerk"}})
+        elif outcome == "refuse":
+            self._send(200, {"status": "error", "type": "invalid_token", "message": "Token is not valid."})
+        elif outcome == "error500":
+            self._send(500, {"status": "error", "type": "server_error", "message": "Internal error"})
+        elif outcome == "malformed":
+            self._send_raw(200, b"<html>not json")
+        elif outcome.startswith("status:"):
+            code = int(outcome.split(":", 1)[1])
+            self._send(code, {"status": "error", "type": "http_error", "message": f"HTTP {code}"})
+        else:
+            raise ValueError(f"unknown fake Clerk outcome {outcome!r}")
+
+    def _send(self, status: int, payload: dict) -> None:
+        self._send_raw(status, orjson.dumps(payload))
+
+    def _send_raw(self, status: int, data: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def _strip_version(path: str) -> str:
+    """`/v2/token/verify` and `/token/verify` are the same call."""
+    if path.startswith("/v2/"):
+        return path[3:]
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="A fake Clerk API on loopback, for local demos.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--accept", action="append", default=[], help="a token to accept (repeatable)")
+    args = parser.parse_args()
+    fake = FakeClerk(host=args.host, port=args.port, accepted_tokens=args.accept)
+    print(f"fake Clerk listening on {fake.url}", flush=True)
+    try:
+        fake.server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,187 @@
+"""Settings for clerkfeeds.
+
+This is the only module that reads the environment (through django-environ). Every variable
+has a safe default: the embedded default is a SQLite file and a per-process cache, with DEBUG
+off. A configuration that would leak data is refused by the system checks (`clerkfeeds.E…`),
+so `manage.py check --deploy` fails loudly on it.
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+
+# --- Django core -----------------------------------------------------------------------------
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+# The fallback key is only good for local development; clerkfeeds.E002 refuses it outside DEBUG.
+INSECURE_DEV_SECRET_KEY = "django-insecure-clerkfeeds-development-only-key-do-not-deploy"
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=INSECURE_DEV_SECRET_KEY)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "shop",
+    "gdpr",
+    "feeds",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "feeds.middleware.FeedSecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "clerkfeeds.urls"
+WSGI_APPLICATION = "clerkfeeds.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database and cache ----------------------------------------------------------------------
+DATABASES = {
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+}
+# Feeds stream for minutes; a persistent connection saves a connect per importer page.
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DJANGO_CONN_MAX_AGE", default=60))
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the importer read while an import writes; busy timeout instead of "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+    )
+    DATABASES["default"]["OPTIONS"].setdefault("timeout", 20)
+
+if env.str("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = env.db_url("DATABASE_REPLICA_URL")
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    DATABASE_ROUTERS = ["clerkfeeds.db_router.FeedReadReplicaRouter"]
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://clerkfeeds")}
+
+# --- Internationalisation --------------------------------------------------------------------
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("it", "Italiano")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# --- HTTPS -----------------------------------------------------------------------------------
+# Behind a TLS-terminating proxy the request reaches us as plain HTTP; the proxy's header says
+# whether the client spoke HTTPS. Trust it only when told to: a client could forge it otherwise.
+TRUST_X_FORWARDED_PROTO = env.bool("TRUST_X_FORWARDED_PROTO", default=False)
+if TRUST_X_FORWARDED_PROTO:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Feeds refuse plain HTTP themselves (403, never a redirect: a redirect has already leaked the
+# token), so the site-wide redirect only covers the admin.
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^feed/", r"^healthz$", r"^readyz$"]
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- Clerk -----------------------------------------------------------------------------------
+CLERK_PUBLIC_KEY = env.str("CLERK_PUBLIC_KEY", default="")
+CLERK_PRIVATE_KEY = env.str("CLERK_PRIVATE_KEY", default="")
+CLERK_API_URL = env.str("CLERK_API_URL", default="https://api.clerk.io/v2").rstrip("/")
+CLERK_API_CONNECT_TIMEOUT = env.float("CLERK_API_CONNECT_TIMEOUT", default=2.0)
+CLERK_API_READ_TIMEOUT = env.float("CLERK_API_READ_TIMEOUT", default=5.0)
+CLERK_TOKEN_CACHE_SECONDS = env.int("CLERK_TOKEN_CACHE_SECONDS", default=300)
+CLERK_FEED_MAX_LIMIT = env.int("CLERK_FEED_MAX_LIMIT", default=10000)
+CLERK_FEED_DEFAULT_LIMIT = env.int("CLERK_FEED_DEFAULT_LIMIT", default=10000)
+# Empty: not enabled. "user:password" puts HTTP Basic auth in front of every feed.
+CLERK_FEED_BASIC_AUTH = env.str("CLERK_FEED_BASIC_AUTH", default="")
+# Empty list: plain single-language feeds. Otherwise Clerk's language names, e.g. italian,english.
+CLERK_LANGUAGES = env.list("CLERK_LANGUAGES", default=[])
+CLERK_DATA_PURPOSE = env.str("CLERK_DATA_PURPOSE", default="personalisation")
+# "clerk" verifies tokens with Clerk's API. Anything else is refused by the checks outside DEBUG.
+CLERK_TOKEN_VERIFIER = env.str("CLERK_TOKEN_VERIFIER", default="clerk")
+# How many web processes share this configuration (gunicorn sets it from its worker count);
+# a per-process cache with more than one is refused by the checks.
+CLERK_WEB_WORKERS = env.int("CLERK_WEB_WORKERS", default=1)
+
+# --- GDPR ------------------------------------------------------------------------------------
+GDPR_RECENT_DAYS = env.int("GDPR_RECENT_DAYS", default=730)
+
+# --- DRF -------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [],
+    "EXCEPTION_HANDLER": "feeds.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "clerkfeeds",
+    "DESCRIPTION": "Clerk.io data feeds: products, categories, orders, customers, pages.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- Logging ---------------------------------------------------------------------------------
+LOG_FORMAT = env.str("DJANGO_LOG_FORMAT", default="text" if DEBUG else "json")
+LOG_LEVEL = env.str("DJANGO_LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "clerkfeeds.logging.RedactingFilter"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["redact"],
+        },
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # Django logs the full request line of 4xx/5xx, query string included: salt/hash.
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+    },
+}

@@ -1,0 +1,3 @@
+"""Feed URLs (DESIGN.md, "HTTP contract")."""
+
+urlpatterns: list = []

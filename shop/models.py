@@ -1,0 +1,237 @@
+"""Models that mirror the shop: catalogue, pages, customers and orders.
+
+Ids are the shop's own integer ids (Clerk wants one id type per feed, and ints). Every object
+has a feed-relevant `updated_at`: it moves whenever anything a feed shows of the object changes
+(an order line, a translation, a category membership, a consent), so Clerk's incremental
+imports (`modified_after`) see the change. It is set by the services that write (the importer,
+the consent ledger, the admin), never by `save()` itself: an imported object keeps the shop's
+own modification time.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+# Clerk ignores attributes whose names are not plain ASCII letters, digits and underscores.
+ATTRIBUTE_NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")
+
+validate_attribute_name = RegexValidator(
+    ATTRIBUTE_NAME_RE,
+    _("Attribute names may contain only A-Z, a-z, 0-9 and underscores."),
+    code="invalid_attribute_name",
+)
+
+
+def validate_attributes(value: object) -> None:
+    """Extra attributes: an object whose keys are valid Clerk attribute names."""
+    if not isinstance(value, dict):
+        raise ValidationError(_("Attributes must be a JSON object."), code="invalid_attributes")
+    for name in value:
+        validate_attribute_name(name)
+
+
+def validate_translations(value: object) -> None:
+    """Translations: {language: {field: text}}, with valid names and string texts."""
+    if not isinstance(value, dict):
+        raise ValidationError(_("Translations must be a JSON object."), code="invalid_translations")
+    for language, texts in value.items():
+        validate_attribute_name(language)
+        if not isinstance(texts, dict) or not all(isinstance(t, str) for t in texts.values()):
+            raise ValidationError(
+                _("Translations for %(language)s must map field names to texts."),
+                code="invalid_translations",
+                params={"language": language},
+            )
+
+
+class FeedObject(models.Model):
+    """What every object a feed shows has: the shop's id and a feed-relevant change time."""
+
+    id = models.BigIntegerField(_("id"), primary_key=True)
+    updated_at = models.DateTimeField(
+        _("updated at"),
+        default=timezone.now,
+        db_index=True,
+        help_text=_("When anything a Clerk feed shows of this object last changed."),
+    )
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__} {self.pk}"
+
+
+class Translatable(models.Model):
+    """Per-language texts for multi-language feeds: {"italian": {"name": "…"}, …}."""
+
+    translations = models.JSONField(
+        _("translations"), default=dict, blank=True, validators=[validate_translations]
+    )
+
+    class Meta:
+        abstract = True
+
+
+class Category(FeedObject, Translatable):
+    parent = models.ForeignKey(
+        "self",
+        verbose_name=_("parent"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="children",
+    )
+    name = models.CharField(_("name"), max_length=255)
+    url = models.URLField(_("url"), max_length=1000)
+    image = models.URLField(_("image"), max_length=1000, blank=True)
+    description = models.TextField(_("description"), blank=True)
+
+    class Meta:
+        verbose_name = _("category")
+        verbose_name_plural = _("categories")
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Product(FeedObject, Translatable):
+    name = models.CharField(_("name"), max_length=500)
+    description = models.TextField(_("description"), blank=True)
+    price = models.DecimalField(_("price"), max_digits=18, decimal_places=4)
+    list_price = models.DecimalField(
+        _("list price"), max_digits=18, decimal_places=4, null=True, blank=True
+    )
+    image = models.URLField(_("image"), max_length=1000)
+    url = models.URLField(_("url"), max_length=1000)
+    brand = models.CharField(_("brand"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("created at"))
+    index = models.BooleanField(
+        _("shown by Clerk"),
+        default=True,
+        help_text=_("Off: Clerk keeps the product's sales history but never shows it."),
+    )
+    attributes = models.JSONField(
+        _("extra attributes"), default=dict, blank=True, validators=[validate_attributes]
+    )
+    categories = models.ManyToManyField(
+        Category, verbose_name=_("categories"), through="ProductCategory", related_name="products"
+    )
+
+    class Meta:
+        verbose_name = _("product")
+        verbose_name_plural = _("products")
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProductCategory(models.Model):
+    product = models.ForeignKey(Product, on_delete=models.CASCADE)
+    # No database constraint: a product may name a category the shop has not sent (yet);
+    # Clerk accepts the id, and a constraint would make import order matter.
+    category = models.ForeignKey(Category, on_delete=models.DO_NOTHING, db_constraint=False)
+
+    class Meta:
+        verbose_name = _("product category")
+        verbose_name_plural = _("product categories")
+        constraints = [
+            models.UniqueConstraint(fields=["product", "category"], name="unique_product_category")
+        ]
+
+
+class Page(FeedObject, Translatable):
+    type = models.CharField(_("type"), max_length=50, help_text=_("e.g. cms, blog, landing"))
+    url = models.URLField(_("url"), max_length=1000)
+    title = models.CharField(_("title"), max_length=500)
+    text = models.TextField(_("text"))
+    image = models.URLField(_("image"), max_length=1000, blank=True)
+    attributes = models.JSONField(
+        _("extra attributes"), default=dict, blank=True, validators=[validate_attributes]
+    )
+
+    class Meta:
+        verbose_name = _("page")
+        verbose_name_plural = _("pages")
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Customer(FeedObject):
+    name = models.CharField(_("name"), max_length=255, blank=True)
+    email = models.EmailField(_("email"), max_length=254, blank=True, db_index=True)
+    zip = models.CharField(_("zip"), max_length=20, blank=True)
+    gender = models.CharField(_("gender"), max_length=20, blank=True)
+    birth_date = models.DateField(_("birth date"), null=True, blank=True)
+    age = models.PositiveSmallIntegerField(_("age"), null=True, blank=True)
+    is_b2b = models.BooleanField(_("business customer"), null=True, blank=True)
+    registered_at = models.DateTimeField(_("registered at"), null=True, blank=True)
+    terms_accepted_at = models.DateTimeField(
+        _("terms accepted at"),
+        null=True,
+        blank=True,
+        help_text=_("When the customer accepted the shop's terms (the contract)."),
+    )
+    # Set by erasure: the row stays (orders point at it) but holds nothing that identifies the
+    # person, and no feed shows it again whatever the ledger says.
+    erased_at = models.DateTimeField(_("erased at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.name or _('customer')} ({self.pk})"
+
+
+class Order(FeedObject):
+    customer = models.ForeignKey(
+        Customer,
+        verbose_name=_("customer"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="orders",
+        help_text=_("Empty for a guest order."),
+    )
+    email = models.EmailField(_("email"), max_length=254, blank=True, db_index=True)
+    placed_at = models.DateTimeField(_("placed at"))
+    terms_accepted_at = models.DateTimeField(
+        _("terms accepted at checkout"), null=True, blank=True
+    )
+    erased_at = models.DateTimeField(_("erased at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        ordering = ["id"]
+        indexes = [
+            # The policy's "last order" per customer and the window on placed_at.
+            models.Index(fields=["customer", "placed_at"], name="order_customer_placed"),
+            models.Index(fields=["placed_at"], name="order_placed"),
+        ]
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    # Not a foreign key: an order keeps the id of a product the shop has since deleted, and
+    # Clerk learns from that history (see README, "Data in").
+    product_id = models.BigIntegerField(_("product id"), db_index=True)
+    quantity = models.PositiveIntegerField(_("quantity"))
+    unit_price = models.DecimalField(_("unit price"), max_digits=18, decimal_places=4)
+
+    class Meta:
+        verbose_name = _("order line")
+        verbose_name_plural = _("order lines")
+        ordering = ["order_id", "id"]

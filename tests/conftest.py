@@ -1,0 +1,54 @@
+"""Shared fixtures: a fake Clerk on loopback, an authenticated feed client, a clean cache."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import caches
+from django.test import Client
+
+from clerkfeeds.fake_clerk import FakeClerk
+
+TEST_TOKEN = "test-importer-token"
+TEST_PUBLIC_KEY = "test-public-key"
+TEST_PRIVATE_KEY = "test-private-key"
+
+
+@pytest.fixture(scope="session")
+def _fake_clerk_server():
+    fake = FakeClerk(accepted_tokens={TEST_TOKEN}, public_key=TEST_PUBLIC_KEY).start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(autouse=True)
+def _clerk_settings(settings, _fake_clerk_server):
+    """Every test talks to the loopback fake Clerk with test keys; nothing reaches the network."""
+    settings.CLERK_API_URL = _fake_clerk_server.url
+    settings.CLERK_PUBLIC_KEY = TEST_PUBLIC_KEY
+    settings.CLERK_PRIVATE_KEY = TEST_PRIVATE_KEY
+    settings.CLERK_API_CONNECT_TIMEOUT = 0.5
+    settings.CLERK_API_READ_TIMEOUT = 1.0
+    _fake_clerk_server.reset()
+    _fake_clerk_server.state.slow_seconds = 2.0
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache():
+    """Token verifications and pagination cursors must not leak from one test to the next."""
+    for cache in caches.all():
+        cache.clear()
+    yield
+    for cache in caches.all():
+        cache.clear()
+
+
+@pytest.fixture
+def fake_clerk(_fake_clerk_server) -> FakeClerk:
+    return _fake_clerk_server
+
+
+@pytest.fixture
+def feed_client() -> Client:
+    """A client the way Clerk's importer calls: HTTPS, with a valid bearer token."""
+    return Client(secure=True, headers={"X-Clerk-Authorization": f"Bearer {TEST_TOKEN}"})
