@@ -13,16 +13,21 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import requests
+import urllib3
 from django.conf import settings
 from requests.adapters import HTTPAdapter
 
 logger = logging.getLogger(__name__)
 
 USER_AGENT = "clerkfeeds/1.0"
+# Clerk's replies are small JSON objects; anything far larger is not an answer we can use.
+MAX_REPLY_BYTES = 1 << 20
 
 
 class ClerkError(Exception):
@@ -103,23 +108,27 @@ class ClerkClient:
         url = f"{self.base_url}{path}"
         data = orjson.dumps(json) if json is not None else None
         headers = {"Content-Type": "application/json"} if data is not None else {}
+        # requests' read timeout bounds each socket read, not the reply: a server that trickles
+        # bytes could hold the caller for ever. The whole call gets connect + read timeout.
+        deadline = time.monotonic() + sum(self.timeout)
         try:
-            response = self.session.request(
-                method, url, data=data, params=params, headers=headers, timeout=self.timeout
-            )
+            with self.session.request(
+                method, url, data=data, params=params, headers=headers, timeout=self.timeout, stream=True
+            ) as response:
+                status = response.status_code
+                if status == 429 or status >= 500:
+                    raise ClerkUnreachable(
+                        f"Clerk answered {method} {path} with HTTP {status}",
+                        status=status,
+                        retry_after=_retry_after(response),
+                    )
+                content = _read_reply(response, deadline=deadline, what=f"{method} {path}")
         except requests.Timeout as exc:
             raise ClerkUnreachable(f"Clerk did not answer {method} {path} in time") from exc
         except requests.RequestException as exc:
             raise ClerkUnreachable(f"Clerk could not be reached for {method} {path}: {type(exc).__name__}") from exc
-        status = response.status_code
-        if status == 429 or status >= 500:
-            raise ClerkUnreachable(
-                f"Clerk answered {method} {path} with HTTP {status}",
-                status=status,
-                retry_after=_retry_after(response),
-            )
         try:
-            body = orjson.loads(response.content)
+            body = orjson.loads(content)
         except orjson.JSONDecodeError as exc:
             raise ClerkRefused(f"Clerk's reply to {method} {path} is not JSON", status=status) from exc
         if status != 200 or not isinstance(body, dict) or body.get("status") != "ok":
@@ -130,6 +139,32 @@ class ClerkClient:
                 error_type=str(error_type) if error_type else None,
             )
         return body
+
+
+def _read_reply(response: requests.Response, *, deadline: float, what: str) -> bytes:
+    """The reply's body, within the call's deadline and `MAX_REPLY_BYTES`."""
+    content = bytearray()
+    for chunk in _chunks(response):
+        content += chunk
+        if len(content) > MAX_REPLY_BYTES:
+            raise ClerkRefused(f"Clerk's reply to {what} is too large", status=response.status_code)
+        if time.monotonic() > deadline:
+            raise ClerkUnreachable(f"Clerk did not finish its reply to {what} in time", status=response.status_code)
+    return bytes(content)
+
+
+def _chunks(response: requests.Response) -> Iterator[bytes]:
+    """The body as it arrives: `read1` returns what the socket has (iter_content would wait for a
+    full chunk), so a trickling server meets the deadline check after every few bytes."""
+    read1 = getattr(response.raw, "read1", None)
+    if read1 is None:  # urllib3 before 2.3
+        yield from response.iter_content(chunk_size=16384)
+        return
+    try:
+        while chunk := read1(16384, decode_content=True):
+            yield chunk
+    except urllib3.exceptions.HTTPError as exc:
+        raise requests.ConnectionError(str(exc)) from exc
 
 
 def _retry_after(response: requests.Response) -> float | None:

@@ -3,7 +3,17 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from clerkfeeds import health
+from feeds.openapi import openapi_document
+
 urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("openapi.json", openapi_document, name="openapi"),
     path("admin/", admin.site.urls),
     path("", include("feeds.urls")),
 ]
+
+# Under /feed/ even Django's own 404 and 500 answer with the feed contract's JSON error.
+handler404 = "feeds.views.page_not_found"
+handler500 = "feeds.views.server_error"

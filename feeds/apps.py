@@ -5,3 +5,12 @@ from django.utils.translation import gettext_lazy as _
 class FeedsConfig(AppConfig):
     name = "feeds"
     verbose_name = _("Clerk feeds")
+
+    def ready(self) -> None:
+        # Registers the feeds' security checks (clerkfeeds.E0xx / W0xx) with Django.
+        from feeds import checks  # noqa: F401
+
+        # Import runs for ops: every served page is folded into its importer walk.
+        from feeds import signals, walks
+
+        signals.page_served.connect(walks.record_page, dispatch_uid="feeds.walks.record_page")

@@ -1,24 +1,71 @@
-"""Transport security for everything under /feed/.
+"""Transport security and failure limits for everything under /feed/.
 
-Plain HTTP is refused with 403 and a JSON error, never redirected: by the time a redirect is
-sent, the client has already put its token on the wire in clear. HTTPS is recognised behind a
-TLS proxy only when `TRUST_X_FORWARDED_PROTO` sets Django's `SECURE_PROXY_SSL_HEADER`.
+In order, for each feed request:
+1. Plain HTTP is refused with 403 and a JSON error, never redirected: by the time a redirect is
+   sent, the client has already put its token on the wire in clear. HTTPS is recognised behind a
+   TLS proxy only when `TRUST_X_FORWARDED_PROTO` sets Django's `SECURE_PROXY_SSL_HEADER`.
+2. A client address that failed too often recently gets 429 (`feeds.throttling`), before its
+   credentials are looked at, so nobody can use the feeds to hammer Clerk's token service.
+3. The view runs (DRF authenticates it: `feeds.authentication`). A 401 or 503 is counted
+   against the client's address.
+4. Feed responses carry HSTS and are never stored by shared caches (they hold personal data
+   and vary with the credentials).
+
+`request.clerk_client_id` is None until a credential verified; the feed views read it.
 """
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from feeds.errors import HTTPSRequired, error_response
+from feeds.errors import HTTPSRequired, TooManyRequests, error_response
+from feeds.throttling import FAILURE_STATUSES, AuthFailureThrottle
 
 FEED_PREFIX = "/feed/"
+
+
+def is_feed_path(path_info: str) -> bool:
+    return path_info.startswith(FEED_PREFIX)
 
 
 class FeedSecurityMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
+        self.hsts = _hsts_header(
+            settings.SECURE_HSTS_SECONDS,
+            include_subdomains=settings.SECURE_HSTS_INCLUDE_SUBDOMAINS,
+            preload=settings.SECURE_HSTS_PRELOAD,
+        )
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path.startswith(FEED_PREFIX) and not request.is_secure():
+        if not is_feed_path(request.path_info):
+            return self.get_response(request)
+        request.clerk_client_id = None
+        if not request.is_secure():
             return error_response(HTTPSRequired())
-        return self.get_response(request)
+        throttle = AuthFailureThrottle()
+        if not throttle.allow_request(request):
+            return error_response(TooManyRequests(headers={"Retry-After": str(throttle.retry_after())}))
+        response = self.get_response(request)
+        if response.status_code in FAILURE_STATUSES:
+            throttle.record_failure(request)
+        return self._secure(response)
+
+    def _secure(self, response: HttpResponse) -> HttpResponse:
+        if self.hsts and "Strict-Transport-Security" not in response:
+            response["Strict-Transport-Security"] = self.hsts
+        if "Cache-Control" not in response:
+            response["Cache-Control"] = "private, no-store"
+        return response
+
+
+def _hsts_header(seconds: int, *, include_subdomains: bool, preload: bool) -> str | None:
+    if not seconds:
+        return None
+    value = f"max-age={int(seconds)}"
+    if include_subdomains:
+        value += "; includeSubDomains"
+    if preload:
+        value += "; preload"
+    return value

@@ -5,3 +5,8 @@ from django.utils.translation import gettext_lazy as _
 class GdprConfig(AppConfig):
     name = "gdpr"
     verbose_name = _("GDPR")
+
+    def ready(self) -> None:
+        from gdpr import checks, receivers  # noqa: F401 - checks register on import
+
+        receivers.connect()

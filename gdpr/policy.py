@@ -10,10 +10,13 @@ filters again. The rule (DESIGN.md, "GDPR policy"):
 * A latest `third_party_sharing` record that is a withdrawal is an objection: it excludes the
   customer on every ground, the contract included.
 * An erased customer is never eligible.
-* An order is eligible when it was placed within the window and its customer is eligible; a
-  guest order (no customer) only under `personalisation`, by the terms accepted at checkout.
+* An order is eligible when it was placed within the window, is not erased, and its customer is
+  eligible; a guest order (no customer) only under `personalisation`, by the terms accepted at
+  checkout.
+* "Latest record" is by `at`; on a tie a withdrawal wins (fail closed), then the later id.
 
-Everything is computed in the database: the clauses are named `Q` objects over annotations.
+Everything is computed in the database: the clauses are named `Q` objects over annotations,
+evaluated per row (so a feed page costs a few index probes per row, never the whole table).
 """
 
 from __future__ import annotations
@@ -22,7 +25,18 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet, Subquery
+from django.db.models import (
+    BooleanField,
+    Case,
+    CharField,
+    Exists,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -59,11 +73,16 @@ class PolicyContext:
         )
 
 
-def _latest_consent(purpose: str) -> Subquery:
-    """The customer's latest record for `purpose`: True (grant), False (withdrawal), NULL (none)."""
+# --- consent state -----------------------------------------------------------------------------
+def latest_consent(purpose: str, *, customer_ref: str = "pk") -> Subquery:
+    """The latest record for `purpose` of the customer at `customer_ref`: True, False or NULL.
+
+    Ties in `at` go to the withdrawal (False sorts first ascending, so "granted" ascending):
+    when two records claim the same instant we cannot know which came last, so we fail closed.
+    """
     return Subquery(
-        ConsentRecord.objects.filter(customer=OuterRef("pk"), purpose=purpose)
-        .order_by("-at", "-id")
+        ConsentRecord.objects.filter(customer_id=OuterRef(customer_ref), purpose=purpose)
+        .order_by("-at", "granted", "-id")
         .values("granted")[:1],
         output_field=BooleanField(),
     )
@@ -72,21 +91,24 @@ def _latest_consent(purpose: str) -> Subquery:
 def with_consent_state(customers: QuerySet[Customer]) -> QuerySet[Customer]:
     """Annotate `sharing_consent` and `marketing_consent` (True / False / None)."""
     return customers.annotate(
-        sharing_consent=_latest_consent(Purpose.THIRD_PARTY_SHARING),
-        marketing_consent=_latest_consent(Purpose.MARKETING),
+        sharing_consent=latest_consent(Purpose.THIRD_PARTY_SHARING),
+        marketing_consent=latest_consent(Purpose.MARKETING),
     )
 
 
+# --- the customer rule -------------------------------------------------------------------------
 def _customer_clauses(ctx: PolicyContext) -> dict[str, Q]:
     """The named clauses the customer rule is built from (over `with_consent_state`)."""
     recent_order = Exists(
-        Order.objects.filter(customer=OuterRef("pk"), placed_at__gte=ctx.window_start)
+        Order.objects.filter(customer_id=OuterRef("pk"), placed_at__gte=ctx.window_start)
     )
     return {
         # Erasure ends every ground for good.
         "not_erased": Q(erased_at__isnull=True),
         # Explicit, current consent to sharing with Clerk.
         "explicit_consent": Q(sharing_consent=True),
+        # An objection: the latest sharing record is a withdrawal. It beats every other ground.
+        "objection": Q(sharing_consent=False),
         # No sharing record at all: neither a consent nor an objection.
         "no_sharing_record": Q(sharing_consent__isnull=True),
         # Covered by contract: registered and accepted the shop's terms.
@@ -103,7 +125,7 @@ def customer_eligibility_q(ctx: PolicyContext) -> Q:
         # Marketing needs explicit consent; the contract is no ground for it.
         grounds = c["explicit_consent"]
     else:
-        # An objection (latest sharing record is a withdrawal) is neither clause, so it excludes.
+        # An objection is neither clause, so it excludes.
         grounds = c["explicit_consent"] | (c["no_sharing_record"] & c["contract"] & c["recent"])
     return c["not_erased"] & grounds
 
@@ -111,30 +133,131 @@ def customer_eligibility_q(ctx: PolicyContext) -> Q:
 def eligible_customers(
     *, now: dt.datetime | None = None, purpose: str | None = None
 ) -> QuerySet[Customer]:
-    """Customers who may be handed to Clerk, annotated with their consent state."""
+    """Customers who may be handed to Clerk, annotated with their consent state.
+
+    Annotations: `sharing_consent`, `marketing_consent` (True/False/None); `subscribed` is
+    `marketing_consent is True`.
+    """
     ctx = PolicyContext.current(now=now, purpose=purpose)
     return with_consent_state(Customer.objects.all()).filter(customer_eligibility_q(ctx))
+
+
+# --- the order rule ----------------------------------------------------------------------------
+def order_eligibility_q(ctx: PolicyContext) -> Q:
+    """The order rule as one `Q` over an `Order` queryset annotated with `customer_sharing_consent`.
+
+    It restates the customer rule through the order's customer (a join by primary key and one
+    index seek per row) rather than `customer_id IN (eligible customers)`, which would make the
+    database evaluate the whole customer rule for every page of the orders feed. The customer's
+    recency is implied: an order inside the window is itself a recent order of its customer.
+    """
+    in_window = Q(placed_at__gte=ctx.window_start)
+    not_erased = Q(erased_at__isnull=True)
+    customer_explicit = Q(customer_sharing_consent=True)
+    customer_contract = (
+        Q(customer_sharing_consent__isnull=True)
+        & Q(customer__registered_at__isnull=False)
+        & Q(customer__terms_accepted_at__isnull=False)
+    )
+    registered = Q(customer__isnull=False, customer__erased_at__isnull=True)
+    if ctx.purpose == PERSONALISATION:
+        # A guest cannot have given explicit consent: only the terms accepted at checkout count.
+        guest_by_terms = Q(customer__isnull=True, terms_accepted_at__isnull=False)
+        grounds = (registered & (customer_explicit | customer_contract)) | guest_by_terms
+    else:
+        grounds = registered & customer_explicit
+    return in_window & not_erased & grounds
 
 
 def eligible_orders(*, now: dt.datetime | None = None, purpose: str | None = None) -> QuerySet[Order]:
     """Orders that may be handed to Clerk."""
     ctx = PolicyContext.current(now=now, purpose=purpose)
-    in_window = Q(placed_at__gte=ctx.window_start)
-    not_erased = Q(erased_at__isnull=True)
-    customer_eligible = Q(customer_id__in=eligible_customers(now=ctx.now, purpose=ctx.purpose).values("pk"))
-    if ctx.purpose == PERSONALISATION:
-        # A guest cannot have given explicit consent: only the terms accepted at checkout count.
-        guest_by_terms = Q(customer__isnull=True, terms_accepted_at__isnull=False)
-        grounds = customer_eligible | guest_by_terms
+    orders = Order.objects.annotate(
+        customer_sharing_consent=latest_consent(
+            Purpose.THIRD_PARTY_SHARING, customer_ref="customer_id"
+        )
+    )
+    return orders.filter(order_eligibility_q(ctx))
+
+
+# --- why: reasons for the admin and audits -----------------------------------------------------
+class Reason:
+    """Stable codes for why a customer is in or out of the customers feed."""
+
+    ERASED = "erased"
+    EXPLICIT_CONSENT = "explicit_consent"
+    OBJECTION = "objection"
+    NO_EXPLICIT_CONSENT = "no_explicit_consent"
+    NO_CONTRACT = "no_contract"
+    CONTRACT_RECENT = "contract_recent"
+    CONTRACT_STALE = "contract_stale"
+
+    IN_FEED = frozenset({EXPLICIT_CONSENT, CONTRACT_RECENT})
+
+
+REASON_LABELS = {
+    Reason.ERASED: _("erased"),
+    Reason.EXPLICIT_CONSENT: _("explicit consent to sharing"),
+    Reason.OBJECTION: _("objection: sharing consent withdrawn"),
+    Reason.NO_EXPLICIT_CONSENT: _("no explicit consent (required for marketing)"),
+    Reason.NO_CONTRACT: _("no contract: not registered or terms not accepted"),
+    Reason.CONTRACT_RECENT: _("contract, recent data"),
+    Reason.CONTRACT_STALE: _("contract, but data older than %(days)s days"),
+}
+
+
+def reason_label(code: str, *, recent_days: int | None = None) -> str:
+    """The human sentence for a reason code, in the active language."""
+    days = settings.GDPR_RECENT_DAYS if recent_days is None else recent_days
+    label = str(REASON_LABELS.get(code, code))
+    return label % {"days": days} if "%(days)s" in label else label
+
+
+def _reason_case(ctx: PolicyContext) -> Case:
+    """The reason code as a SQL CASE, first matching ground wins (same clauses as the rule)."""
+    c = _customer_clauses(ctx)
+    whens = [
+        When(~c["not_erased"], then=Value(Reason.ERASED)),
+        When(c["explicit_consent"], then=Value(Reason.EXPLICIT_CONSENT)),
+        When(c["objection"], then=Value(Reason.OBJECTION)),
+    ]
+    if ctx.purpose == MARKETING:
+        whens.append(When(Q(pk__isnull=False), then=Value(Reason.NO_EXPLICIT_CONSENT)))
     else:
-        grounds = customer_eligible
-    return Order.objects.filter(in_window & not_erased & grounds)
+        whens += [
+            When(~c["contract"], then=Value(Reason.NO_CONTRACT)),
+            When(c["recent"], then=Value(Reason.CONTRACT_RECENT)),
+        ]
+    return Case(*whens, default=Value(Reason.CONTRACT_STALE), output_field=CharField())
+
+
+def with_eligibility(
+    customers: QuerySet[Customer], *, now: dt.datetime | None = None, purpose: str | None = None
+) -> QuerySet[Customer]:
+    """Annotate consent state, `in_feed` (bool), `eligibility_code` and `is_recent` in SQL.
+
+    For lists (the admin's changelist): a fixed number of queries however many rows.
+    """
+    ctx = PolicyContext.current(now=now, purpose=purpose)
+    c = _customer_clauses(ctx)
+    return with_consent_state(customers).annotate(
+        in_feed=_as_bool(customer_eligibility_q(ctx)),
+        eligibility_code=_reason_case(ctx),
+        is_recent=_as_bool(c["recent"]),
+    )
+
+
+def _as_bool(q: Q) -> Case:
+    """A `Q` as a true/false column. Not `ExpressionWrapper(q)`: in SQL a clause over a NULL
+    (no consent record) is NULL, which would be neither "in" nor "out" of the feed."""
+    return Case(When(q, then=Value(True)), default=Value(False), output_field=BooleanField())
 
 
 @dataclass(frozen=True)
 class Eligibility:
     eligible: bool
     reason: str
+    code: str = ""
 
 
 def eligibility_reason(
@@ -142,33 +265,16 @@ def eligibility_reason(
 ) -> Eligibility:
     """Say whether `customer` is in the customers feed and why, for the admin and audits.
 
-    The verdict is read from the database through the same `Q` as the feeds, so the reason can
-    never disagree with what the feeds do.
+    The verdict and the reason are read from the database through the same clauses as the
+    feeds, so the reason can never disagree with what the feeds do.
     """
     ctx = PolicyContext.current(now=now, purpose=purpose)
     row = (
-        with_consent_state(Customer.objects.filter(pk=customer.pk))
-        .annotate(_in=_as_bool(customer_eligibility_q(ctx)))
-        .values("sharing_consent", "_in", "erased_at", "registered_at", "terms_accepted_at")
+        with_eligibility(Customer.objects.filter(pk=customer.pk), now=ctx.now, purpose=ctx.purpose)
+        .values("in_feed", "eligibility_code")
         .first()
     )
     if row is None:
-        return Eligibility(False, str(_("unknown customer")))
-    eligible = bool(row["_in"])
-    if row["erased_at"] is not None:
-        return Eligibility(False, str(_("erased")))
-    if row["sharing_consent"] is True:
-        return Eligibility(eligible, str(_("explicit consent to sharing")))
-    if row["sharing_consent"] is False:
-        return Eligibility(False, str(_("objection: sharing consent withdrawn")))
-    if ctx.purpose == MARKETING:
-        return Eligibility(False, str(_("no explicit consent (required for marketing)")))
-    if row["registered_at"] is None or row["terms_accepted_at"] is None:
-        return Eligibility(False, str(_("no contract: not registered or terms not accepted")))
-    if eligible:
-        return Eligibility(True, str(_("contract, recent data")))
-    return Eligibility(False, str(_("contract, but data older than %(days)s days")) % {"days": ctx.recent_days})
-
-
-def _as_bool(q: Q) -> ExpressionWrapper:
-    return ExpressionWrapper(q, output_field=BooleanField())
+        return Eligibility(False, str(_("unknown customer")), "unknown")
+    code = row["eligibility_code"]
+    return Eligibility(bool(row["in_feed"]), reason_label(code, recent_days=ctx.recent_days), code)

@@ -48,7 +48,20 @@ def fake_clerk(_fake_clerk_server) -> FakeClerk:
     return _fake_clerk_server
 
 
+class HTTPSClient(Client):
+    """A test client whose every request is HTTPS.
+
+    `Client(secure=True)` does not do this: `secure` is a per-request argument, and a client-wide
+    `secure=True` lands in the WSGI environ as a meaningless key (every feed would answer 403).
+    """
+
+    def request(self, **request):
+        request["wsgi.url_scheme"] = "https"
+        request["SERVER_PORT"] = "443"
+        return super().request(**request)
+
+
 @pytest.fixture
 def feed_client() -> Client:
     """A client the way Clerk's importer calls: HTTPS, with a valid bearer token."""
-    return Client(secure=True, headers={"X-Clerk-Authorization": f"Bearer {TEST_TOKEN}"})
+    return HTTPSClient(headers={"X-Clerk-Authorization": f"Bearer {TEST_TOKEN}"})

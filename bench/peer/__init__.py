@@ -1,0 +1,1 @@
+"""The naive peer: the products list the way most Django code serves it (DRF, limit/offset)."""

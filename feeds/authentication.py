@@ -1,0 +1,291 @@
+"""Who may read a feed: Clerk's importer, proven by a credential that Clerk vouches for.
+
+The credentials (DESIGN.md, "Security"):
+
+- `X-Clerk-Authorization: Bearer <token>`, verified by Clerk's token service
+  (`ClerkTokenAuthentication`). A success is cached for `CLERK_TOKEN_CACHE_SECONDS` under a keyed
+  SHA-256 of the token (never the token), so an importer walking 1,000 pages costs one call to
+  Clerk; a refusal is cached for `REFUSAL_CACHE_SECONDS`.
+- On the single feed only, Clerk's `salt`/`hash` query (`FeedHashAuthentication`):
+  `hash = SHA512(salt + CLERK_PRIVATE_KEY + str(floor(unix_time / 100)))`, current and previous
+  100-second window, compared in constant time.
+- When `CLERK_FEED_BASIC_AUTH` ("user:password") is set, HTTP Basic credentials in `Authorization`
+  are required *in addition* to one of the above, and are checked first, in constant time,
+  before any call to Clerk. Basic alone never admits: it is a shared secret that does not expire.
+
+Fail closed: only an explicit success admits. A missing, malformed or refused credential is a
+401 (`NotAuthenticated`, with `WWW-Authenticate`); no usable answer from Clerk (timeout,
+connection error, 5xx) is a 503 (`ClerkUnavailable`, with `Retry-After`). Both are raised
+before the view produces a byte of feed.
+
+Wiring (settings.REST_FRAMEWORK): both authentication classes, then `IsClerkImporter` as the
+permission, so a request with no credential at all is a 401 too (`UNAUTHENTICATED_USER` is None).
+A success sets `request.clerk_client_id`, an opaque identity of the caller for the access log and
+for grouping an importer's pages into a walk.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import logging
+import re
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.permissions import BasePermission
+
+from clerkfeeds.clerk_api import ClerkRefused, ClerkUnreachable, get_client
+from feeds.errors import ClerkUnavailable, NotAuthenticated
+from feeds.middleware import is_feed_path
+from feeds.throttling import client_address
+
+logger = logging.getLogger(__name__)
+
+TOKEN_HEADER = "HTTP_X_CLERK_AUTHORIZATION"
+# Clerk's tokens are JWT-sized; anything far longer is not a token and is not sent on to Clerk.
+TOKEN_MAX_LENGTH = 4096
+# Visible ASCII only: a token with spaces or control characters is malformed, not "wrong".
+_TOKEN_RE = re.compile(r"^[\x21-\x7e]+$")
+# A refused token is answered from the cache for this long: retrying it cannot hammer Clerk.
+REFUSAL_CACHE_SECONDS = 30
+TOKEN_CACHE_PREFIX = "clerkfeeds:clerk-token:"
+_VERIFIED = "verified"
+_REFUSED = "refused"
+
+SINGLE_FEED_PATHS = frozenset({"/feed/all.json"})
+HASH_WINDOW_SECONDS = 100
+SALT_MAX_LENGTH = 256
+_HASH_RE = re.compile(r"^[0-9a-fA-F]{128}$")
+
+REALM = "clerkfeeds"
+
+
+@dataclass(frozen=True)
+class ClerkImporter:
+    """The authenticated caller: Clerk's importer, known only by an opaque id."""
+
+    client_id: str
+    method: str  # "token" or "hash"
+
+    is_authenticated = True
+    is_anonymous = False
+
+
+def challenges() -> str:
+    """The `WWW-Authenticate` value: every scheme a feed client must satisfy."""
+    value = f'Bearer realm="{REALM}"'
+    if settings.CLERK_FEED_BASIC_AUTH:
+        value = f'Basic realm="{REALM}", charset="UTF-8", {value}'
+    return value
+
+
+def not_authenticated(code: str, detail: str) -> NotAuthenticated:
+    return NotAuthenticated(detail, code=code, headers={"WWW-Authenticate": challenges()})
+
+
+# --- HTTP Basic ----------------------------------------------------------------------------------
+def check_basic_auth(request) -> None:
+    """Raise `NotAuthenticated` unless the configured Basic credentials are presented.
+
+    Both parts are compared, always, as SHA-256 digests with `hmac.compare_digest`: the time taken
+    says neither which part failed nor how long the expected values are.
+    """
+    configured = settings.CLERK_FEED_BASIC_AUTH
+    if not configured:
+        return
+    expected_user, colon, expected_password = configured.partition(":")
+    if not (colon and expected_user and expected_password):
+        # clerkfeeds.E010 refuses this configuration; at run time, refuse everyone.
+        logger.error("CLERK_FEED_BASIC_AUTH is malformed; every feed request is refused")
+        raise not_authenticated("basic_auth_required", "Valid HTTP Basic credentials are required.")
+    user, password = _basic_credentials(request.META.get("HTTP_AUTHORIZATION", ""))
+    user_ok = _same(user, expected_user)
+    password_ok = _same(password, expected_password)
+    if not (user_ok & password_ok):  # `&`: both comparisons always run
+        raise not_authenticated("basic_auth_required", "Valid HTTP Basic credentials are required.")
+
+
+def _basic_credentials(header: str) -> tuple[str, str]:
+    """(user, password) from an `Authorization: Basic …` header; ("", "") when there are none."""
+    scheme, _, encoded = header.strip().partition(" ")
+    if scheme.lower() != "basic" or not encoded.strip():
+        return "", ""
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return "", ""
+    user, _, password = decoded.partition(":")
+    return user, password
+
+
+def _same(given: str, expected: str) -> bool:
+    return hmac.compare_digest(
+        hashlib.sha256(given.encode("utf-8", "surrogateescape")).digest(),
+        hashlib.sha256(expected.encode("utf-8")).digest(),
+    )
+
+
+# --- Clerk's bearer token ------------------------------------------------------------------------
+def token_digest(token: str) -> str:
+    """A keyed SHA-256 of the token, bound to our public key: the cache's key, never the token."""
+    message = f"{settings.CLERK_PUBLIC_KEY}\x00{token}".encode()
+    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
+
+
+def bearer_token(header: str) -> str:
+    """The token of an `X-Clerk-Authorization: Bearer <token>` value, or `NotAuthenticated`."""
+    parts = header.split(" ")
+    if len(parts) != 2 or parts[0].lower() != "bearer":
+        raise not_authenticated("malformed_credentials", "X-Clerk-Authorization must be 'Bearer <token>'.")
+    token = parts[1]
+    if not token or len(token) > TOKEN_MAX_LENGTH or not _TOKEN_RE.match(token):
+        raise not_authenticated("malformed_credentials", "X-Clerk-Authorization must be 'Bearer <token>'.")
+    return token
+
+
+def client_id_of(digest: str) -> str:
+    """The caller's opaque id for logs and walks: a prefix of the keyed digest, never the token."""
+    return digest[:16]
+
+
+def verify_token(token: str, *, digest: str) -> None:
+    """Admit the token (return) or raise: from the cache, or else with one call to Clerk."""
+    key = TOKEN_CACHE_PREFIX + digest
+    client_id = client_id_of(digest)
+    verdict = _cache_get(key)
+    if verdict == _VERIFIED:
+        return
+    if verdict == _REFUSED:
+        raise not_authenticated("invalid_token", "Clerk did not accept this token.")
+    try:
+        get_client().verify_token(token)
+    except ClerkRefused as exc:
+        _cache_set(key, _REFUSED, REFUSAL_CACHE_SECONDS)
+        logger.info(
+            "clerk token refused",
+            extra={"client": client_id, "clerk_status": exc.status, "clerk_error": exc.error_type},
+        )
+        raise not_authenticated("invalid_token", "Clerk did not accept this token.") from None
+    except ClerkUnreachable as exc:
+        logger.warning("clerk token service unreachable", extra={"client": client_id, "clerk_status": exc.status})
+        raise ClerkUnavailable(retry_after=_retry_after(exc.retry_after)) from None
+    _cache_set(key, _VERIFIED, settings.CLERK_TOKEN_CACHE_SECONDS)
+
+
+def _retry_after(clerk_says: float | None) -> int:
+    if clerk_says is None:
+        return 30
+    return int(min(max(clerk_says, 1), 300))
+
+
+def _cache_get(key: str):
+    try:
+        return cache.get(key)
+    except Exception:  # a cache outage costs a call to Clerk, never a wrong answer
+        logger.warning("token cache unavailable")
+        return None
+
+
+def _cache_set(key: str, value: str, seconds: int) -> None:
+    if seconds <= 0:
+        return
+    try:
+        cache.set(key, value, seconds)
+    except Exception:
+        logger.warning("token cache unavailable")
+
+
+# --- Clerk's salt/hash on the single feed --------------------------------------------------------
+def feed_hash(salt: str, window: int, private_key: str) -> str:
+    """Clerk's single-feed hash for one 100-second window (hex)."""
+    return hashlib.sha512(f"{salt}{private_key}{window}".encode()).hexdigest()
+
+
+def _now() -> float:
+    return time.time()
+
+
+def check_feed_hash(salt: str, given: str) -> bool:
+    """True when `given` is the hash of the current or the previous window, in constant time."""
+    private_key = settings.CLERK_PRIVATE_KEY
+    if not private_key or len(salt) > SALT_MAX_LENGTH or not _HASH_RE.match(given):
+        return False
+    window = int(_now() // HASH_WINDOW_SECONDS)
+    given_bytes = given.lower().encode()
+    matches = [
+        hmac.compare_digest(feed_hash(salt, w, private_key).encode(), given_bytes)
+        for w in (window, window - 1)
+    ]
+    return any(matches)
+
+
+# --- DRF classes ---------------------------------------------------------------------------------
+class FeedAuthentication(BaseAuthentication):
+    """The contract of a feed credential.
+
+    `authenticate()` returns `(ClerkImporter, None)` on success, None when the request does not
+    carry this kind of credential, and raises when it carries one that fails. Under /feed/, Basic
+    auth (when configured) is checked first, whatever the credential: nothing reaches Clerk
+    without it.
+    """
+
+    def authenticate(self, request):
+        if is_feed_path(request.path_info):
+            check_basic_auth(request)
+        importer = self.authenticate_credential(request)
+        if importer is None:
+            return None
+        request._request.clerk_client_id = importer.client_id
+        return importer, None
+
+    def authenticate_credential(self, request) -> ClerkImporter | None:
+        raise NotImplementedError
+
+    def authenticate_header(self, request) -> str:
+        return challenges()
+
+
+class ClerkTokenAuthentication(FeedAuthentication):
+    """`X-Clerk-Authorization: Bearer <token>`, verified by Clerk."""
+
+    def authenticate_credential(self, request) -> ClerkImporter | None:
+        header = request.META.get(TOKEN_HEADER)
+        if header is None:
+            return None
+        token = bearer_token(header)
+        digest = token_digest(token)
+        verify_token(token, digest=digest)
+        return ClerkImporter(client_id=client_id_of(digest), method="token")
+
+
+class FeedHashAuthentication(FeedAuthentication):
+    """Clerk's `salt`/`hash` query, on the single feed only."""
+
+    def authenticate_credential(self, request) -> ClerkImporter | None:
+        if request.path_info not in SINGLE_FEED_PATHS:
+            return None
+        salt = request.query_params.get("salt")
+        given = request.query_params.get("hash")
+        if salt is None and given is None:
+            return None
+        if not salt or not given:
+            raise not_authenticated("malformed_credentials", "The single feed needs both salt and hash.")
+        if not check_feed_hash(salt, given):
+            logger.info("feed hash refused", extra={"client": client_address(request)})
+            raise not_authenticated("invalid_hash", "The salt/hash pair is wrong or expired.")
+        return ClerkImporter(client_id=client_address(request), method="hash")
+
+
+class IsClerkImporter(BasePermission):
+    """Admit only a request that one of the feed credentials authenticated; otherwise 401."""
+
+    def has_permission(self, request, view) -> bool:
+        if isinstance(request.user, ClerkImporter):
+            return True
+        raise not_authenticated("not_authenticated", "Valid Clerk credentials are required.")

@@ -1,0 +1,265 @@
+"""System checks that refuse a configuration which would leak feed data or weaken its guards.
+
+In the style of `django/core/checks/security/base.py`: one tiny function per rule, messages
+as constants with stable ids, a hint that says the fix. A leak is an Error, because
+`manage.py check --deploy` fails only on Errors.
+
+Checks of the deployment environment (keys, DEBUG, HTTPS, the shared cache, where Clerk's API
+is) are `deploy=True`, like Django's own security checks: they run with `check --deploy`, so a
+developer's `migrate` on a laptop is not refused. Checks of settings that are wrong anywhere
+(the feeds' authentication wiring, a malformed Basic credential, …) run on every command.
+CLERK_DATA_PURPOSE is checked by the GDPR app (gdpr.E001), where the purposes are defined.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+from rest_framework.settings import api_settings
+
+from feeds.authentication import ClerkTokenAuthentication, FeedHashAuthentication, IsClerkImporter
+from feeds.throttling import AuthFailureThrottle
+
+FEED_MIDDLEWARE = "feeds.middleware.FeedSecurityMiddleware"
+PER_PROCESS_CACHE = "django.core.cache.backends.locmem.LocMemCache"
+DUMMY_CACHE = "django.core.cache.backends.dummy.DummyCache"
+TOKEN_CACHE_LONGEST_SECONDS = 3600
+CLERK_TIMEOUT_BUDGET_SECONDS = 10.0
+
+E001 = Error(
+    "CLERK_PUBLIC_KEY is empty: feed tokens cannot be verified with Clerk.",
+    hint="Set CLERK_PUBLIC_KEY to the store's public API key from my.clerk.io.",
+    id="clerkfeeds.E001",
+)
+E002 = Error(
+    "SECRET_KEY is the insecure development key.",
+    hint="Set DJANGO_SECRET_KEY to a long random value (e.g. python -c "
+    "'import secrets; print(secrets.token_urlsafe(50))').",
+    id="clerkfeeds.E002",
+)
+E003 = Error(
+    "CLERK_PRIVATE_KEY is empty: the single feed's salt/hash and deletions at Clerk cannot work.",
+    hint="Set CLERK_PRIVATE_KEY to the store's private API key from my.clerk.io.",
+    id="clerkfeeds.E003",
+)
+E004 = Error(
+    "DEBUG is on in a deployment: error pages show settings, queries and personal data.",
+    hint="Unset DJANGO_DEBUG (it defaults to off).",
+    id="clerkfeeds.E004",
+)
+E005 = Error(
+    f"{FEED_MIDDLEWARE} is not in MIDDLEWARE: feeds would be served over plain HTTP and "
+    "failed credentials would not be rate-limited.",
+    hint=f"Add '{FEED_MIDDLEWARE}' to MIDDLEWARE, after SecurityMiddleware.",
+    id="clerkfeeds.E005",
+)
+E006 = Error(
+    "SECURE_HSTS_SECONDS is 0: clients are not told to use HTTPS only, so a token can be sent "
+    "in clear before the feed refuses it.",
+    hint="Leave DJANGO_SECURE_HSTS_SECONDS unset (one year) or set it above 0.",
+    id="clerkfeeds.E006",
+)
+E007 = Error(
+    "The feeds' authentication is not wired into REST_FRAMEWORK: feeds would be open to anyone.",
+    hint="DEFAULT_AUTHENTICATION_CLASSES must hold feeds.authentication.ClerkTokenAuthentication "
+    "(and FeedHashAuthentication), DEFAULT_PERMISSION_CLASSES feeds.authentication.IsClerkImporter.",
+    id="clerkfeeds.E007",
+)
+E008 = Error(
+    "The default cache is per-process (local memory) while CLERK_WEB_WORKERS > 1: token "
+    "verifications, refusals and failure limits are not shared, so Clerk is called per worker "
+    "and the limit on failed attempts is multiplied.",
+    hint="Set CACHE_URL to a shared cache, e.g. redis://redis:6379/1.",
+    id="clerkfeeds.E008",
+)
+E009 = Error(
+    "The default cache is the dummy cache: every feed page calls Clerk and failed attempts are "
+    "never limited.",
+    hint="Set CACHE_URL to a real cache (redis://… for several workers).",
+    id="clerkfeeds.E009",
+)
+E010 = Error(
+    "CLERK_FEED_BASIC_AUTH is not 'user:password' with a non-empty user and password.",
+    hint="Set CLERK_FEED_BASIC_AUTH to user:password (both non-empty), or leave it unset.",
+    id="clerkfeeds.E010",
+)
+E011 = Error(
+    "CLERK_API_URL is not an https:// URL: tokens and private keys would travel in clear.",
+    hint="Leave CLERK_API_URL unset (https://api.clerk.io/v2) in production.",
+    id="clerkfeeds.E011",
+)
+E012 = Error(
+    "CLERK_API_URL points at a loopback or private address: tokens would be verified by "
+    "something that is not Clerk (the fake Clerk of the demo and tests?).",
+    hint="Leave CLERK_API_URL unset (https://api.clerk.io/v2) in production.",
+    id="clerkfeeds.E012",
+)
+E013 = Error(
+    "CLERK_FEED_MAX_LIMIT is below 1: no page could be served.",
+    hint="Leave CLERK_FEED_MAX_LIMIT unset (10000) or set a positive integer.",
+    id="clerkfeeds.E013",
+)
+E014 = Error(
+    "SECURE_SSL_REDIRECT is on and /feed/ is not in SECURE_REDIRECT_EXEMPT: plain-HTTP feed "
+    "requests would be redirected, inviting clients to send their token in clear again.",
+    hint="Keep r'^feed/' in SECURE_REDIRECT_EXEMPT; the feed middleware answers plain HTTP with 403.",
+    id="clerkfeeds.E014",
+)
+E015 = Error(
+    "REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']['feed_auth_failures'] is missing or not a rate: "
+    "failed attempts are not limited and Clerk's API can be hammered through the feeds.",
+    hint="Set it to a rate such as '20/min' (CLERK_AUTH_FAILURE_RATE).",
+    id="clerkfeeds.E015",
+)
+W001 = Warning(
+    f"CLERK_TOKEN_CACHE_SECONDS is above {TOKEN_CACHE_LONGEST_SECONDS}: a token Clerk revoked "
+    "keeps working that long.",
+    hint="Keep it at a few minutes (default 300).",
+    id="clerkfeeds.W001",
+)
+W002 = Warning(
+    "CLERK_TOKEN_CACHE_SECONDS is 0 or less: every feed page costs a call to Clerk.",
+    hint="Keep it at a few minutes (default 300).",
+    id="clerkfeeds.W002",
+)
+W003 = Warning(
+    f"CLERK_API_CONNECT_TIMEOUT + CLERK_API_READ_TIMEOUT exceed {CLERK_TIMEOUT_BUDGET_SECONDS:g} s: "
+    "a slow Clerk holds a worker that long per unverified request.",
+    hint="Keep them short (defaults 2 s and 5 s).",
+    id="clerkfeeds.W003",
+)
+
+
+# --- every command -----------------------------------------------------------------------------
+@register(Tags.security)
+def check_feed_middleware(app_configs, **kwargs):
+    return [] if FEED_MIDDLEWARE in settings.MIDDLEWARE else [E005]
+
+
+@register(Tags.security)
+def check_feed_authentication_wired(app_configs, **kwargs):
+    authentication = api_settings.DEFAULT_AUTHENTICATION_CLASSES
+    permissions = api_settings.DEFAULT_PERMISSION_CLASSES
+    wired = (
+        any(issubclass(c, ClerkTokenAuthentication) for c in authentication)
+        and any(issubclass(c, FeedHashAuthentication) for c in authentication)
+        and any(issubclass(c, IsClerkImporter) for c in permissions)
+    )
+    return [] if wired else [E007]
+
+
+@register(Tags.security)
+def check_basic_auth_setting(app_configs, **kwargs):
+    configured = settings.CLERK_FEED_BASIC_AUTH
+    if not configured:
+        return []
+    user, colon, password = configured.partition(":")
+    return [] if colon and user and password else [E010]
+
+
+@register(Tags.security)
+def check_failure_rate(app_configs, **kwargs):
+    rate = api_settings.DEFAULT_THROTTLE_RATES.get(AuthFailureThrottle.scope)
+    try:
+        number, _seconds = AuthFailureThrottle.parse_rate(AuthFailureThrottle, rate)
+    except (AttributeError, ValueError, KeyError, IndexError, TypeError):
+        return [E015]
+    return [] if number and number > 0 else [E015]
+
+
+@register(Tags.security)
+def check_ssl_redirect_exempts_feeds(app_configs, **kwargs):
+    if not settings.SECURE_SSL_REDIRECT:
+        return []
+    exempt = any(re.search(pattern, "feed/products.json") for pattern in settings.SECURE_REDIRECT_EXEMPT)
+    return [] if exempt else [E014]
+
+
+@register(Tags.compatibility)
+def check_feed_max_limit(app_configs, **kwargs):
+    return [] if settings.CLERK_FEED_MAX_LIMIT >= 1 else [E013]
+
+
+@register(Tags.security)
+def check_token_cache_seconds(app_configs, **kwargs):
+    seconds = settings.CLERK_TOKEN_CACHE_SECONDS
+    if seconds > TOKEN_CACHE_LONGEST_SECONDS:
+        return [W001]
+    if seconds <= 0:
+        return [W002]
+    return []
+
+
+@register(Tags.security)
+def check_clerk_timeouts(app_configs, **kwargs):
+    budget = settings.CLERK_API_CONNECT_TIMEOUT + settings.CLERK_API_READ_TIMEOUT
+    return [W003] if budget > CLERK_TIMEOUT_BUDGET_SECONDS else []
+
+
+# --- check --deploy ----------------------------------------------------------------------------
+@register(Tags.security, deploy=True)
+def check_public_key(app_configs, **kwargs):
+    return [E001] if not settings.DEBUG and not settings.CLERK_PUBLIC_KEY else []
+
+
+@register(Tags.security, deploy=True)
+def check_private_key(app_configs, **kwargs):
+    return [E003] if not settings.DEBUG and not settings.CLERK_PRIVATE_KEY else []
+
+
+@register(Tags.security, deploy=True)
+def check_secret_key(app_configs, **kwargs):
+    insecure = settings.SECRET_KEY == getattr(settings, "INSECURE_DEV_SECRET_KEY", None)
+    return [E002] if not settings.DEBUG and insecure else []
+
+
+@register(Tags.security, deploy=True)
+def check_debug(app_configs, **kwargs):
+    return [E004] if settings.DEBUG else []
+
+
+@register(Tags.security, deploy=True)
+def check_hsts(app_configs, **kwargs):
+    return [E006] if not settings.DEBUG and not settings.SECURE_HSTS_SECONDS else []
+
+
+@register(Tags.caches, deploy=True)
+def check_shared_cache(app_configs, **kwargs):
+    backend = settings.CACHES.get("default", {}).get("BACKEND", "")
+    if backend == DUMMY_CACHE:
+        return [E009]
+    if backend == PER_PROCESS_CACHE and settings.CLERK_WEB_WORKERS > 1:
+        return [E008]
+    return []
+
+
+@register(Tags.security, deploy=True)
+def check_clerk_api_https(app_configs, **kwargs):
+    if settings.DEBUG:
+        return []
+    return [] if urlsplit(settings.CLERK_API_URL).scheme == "https" else [E011]
+
+
+@register(Tags.security, deploy=True)
+def check_clerk_api_public(app_configs, **kwargs):
+    if settings.DEBUG:
+        return []
+    return [E012] if _is_local_host(urlsplit(settings.CLERK_API_URL).hostname) else []
+
+
+def _is_local_host(host: str | None) -> bool:
+    """Loopback, private, link-local or unspecified, by name or literal address (no DNS)."""
+    if not host:
+        return True
+    host = host.lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private or address.is_link_local or address.is_unspecified

@@ -1,0 +1,187 @@
+"""The five Clerk feeds, one declaration each (see `feeds.base` for the contract).
+
+Customers and orders come only from the GDPR policy (`gdpr.policy`): nobody filters them again
+here. Required attributes are always present (an empty required text is ""); optional ones are
+omitted when empty, never null (Clerk: "if an attribute does not exist, omit it").
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from gdpr.policy import eligible_customers, eligible_orders
+from shop.models import Category, Customer, Order, OrderLine, Page, Product, ProductCategory
+
+from feeds.base import TRANSLATIONS, Feed, age_on, keys_lookup, price, unix_time
+
+
+class ProductFeed(Feed):
+    name = "products"
+    model = Product
+    columns = (
+        "id", "name", "description", "price", "list_price", "image", "url", "brand",
+        "created_at", "index", "attributes", TRANSLATIONS,
+    )
+    standard_attributes = frozenset(
+        {"id", "name", "description", "price", "list_price", "image", "url", "brand",
+         "categories", "created_at", "index"}
+    )
+
+    def attach_related(self, rows: list[dict[str, Any]]) -> None:
+        # One query per batch for every membership (never one per product).
+        categories: dict[int, list[int]] = defaultdict(list)
+        memberships = (
+            ProductCategory.objects.filter(**keys_lookup("product_id", [row["id"] for row in rows]))
+            .order_by("product_id", "category_id")
+            .values_list("product_id", "category_id")
+        )
+        for product_id, category_id in memberships:
+            categories[product_id].append(category_id)
+        for row in rows:
+            row["categories"] = categories.get(row["id"], [])
+
+    def to_object(self, row: dict[str, Any]) -> dict[str, Any]:
+        texts = self.texts
+        obj: dict[str, Any] = {
+            "id": row["id"],
+            "name": texts.text(row, "name"),
+            # Required by Clerk: an empty description is "", never left out.
+            "description": texts.text(row, "description"),
+            "price": price(row["price"]),
+            "image": texts.text(row, "image"),
+            "url": texts.text(row, "url"),
+            "categories": row["categories"],
+            "created_at": unix_time(row["created_at"]),
+        }
+        if row["list_price"] is not None:
+            obj["list_price"] = price(row["list_price"])
+        if row["brand"]:
+            obj["brand"] = row["brand"]
+        if row["index"] is False:
+            # Kept for its sales history, never shown; Clerk's default is index: true.
+            obj["index"] = False
+        return self.merge_extras(obj, row["attributes"])
+
+
+class CategoryFeed(Feed):
+    name = "categories"
+    model = Category
+    columns = ("id", "name", "url", "image", "description", TRANSLATIONS)
+    standard_attributes = frozenset({"id", "name", "url", "subcategories", "image", "description"})
+
+    def attach_related(self, rows: list[dict[str, Any]]) -> None:
+        # Clerk builds its tree from each category's subcategories: the children, one query.
+        children: dict[int, list[int]] = defaultdict(list)
+        pairs = (
+            Category.objects.filter(**keys_lookup("parent_id", [row["id"] for row in rows]))
+            .order_by("parent_id", "id")
+            .values_list("parent_id", "id")
+        )
+        for parent_id, child_id in pairs:
+            children[parent_id].append(child_id)
+        for row in rows:
+            row["subcategories"] = children.get(row["id"], [])
+
+    def to_object(self, row: dict[str, Any]) -> dict[str, Any]:
+        obj: dict[str, Any] = {
+            "id": row["id"],
+            "name": self.texts.text(row, "name"),
+            "url": self.texts.text(row, "url"),
+            "subcategories": row["subcategories"],
+        }
+        for field in ("image", "description"):
+            value = self.texts.optional_text(row, field)
+            if value is not None:
+                obj[field] = value
+        return obj
+
+
+class OrderFeed(Feed):
+    name = "orders"
+    model = Order
+    columns = ("id", "customer_id", "email", "placed_at")
+    standard_attributes = frozenset({"id", "products", "time", "customer", "email"})
+
+    def rows(self):
+        # GDPR: only orders the policy admits, nothing filtered again here.
+        return eligible_orders(now=self.now)
+
+    def attach_related(self, rows: list[dict[str, Any]]) -> None:
+        lines: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        order_lines = (
+            OrderLine.objects.filter(**keys_lookup("order_id", [row["id"] for row in rows]))
+            .order_by("order_id", "id")
+            .values_list("order_id", "product_id", "quantity", "unit_price")
+        )
+        for order_id, product_id, quantity, unit_price in order_lines:
+            lines[order_id].append({"id": product_id, "quantity": quantity, "price": price(unit_price)})
+        for row in rows:
+            row["products"] = lines.get(row["id"], [])
+
+    def to_object(self, row: dict[str, Any]) -> dict[str, Any]:
+        # Clerk accepts no other attribute on an order.
+        obj: dict[str, Any] = {
+            "id": row["id"],
+            "products": row["products"],
+            "time": unix_time(row["placed_at"]),
+        }
+        if row["customer_id"] is not None:
+            obj["customer"] = row["customer_id"]  # a guest order has none
+        if row["email"]:
+            obj["email"] = row["email"]
+        return obj
+
+
+class CustomerFeed(Feed):
+    name = "customers"
+    model = Customer
+    columns = ("id", "name", "email", "zip", "gender", "birth_date", "age", "is_b2b", "marketing_consent")
+    standard_attributes = frozenset({"id", "name", "email", "subscribed", "zip", "gender", "age", "is_b2b"})
+
+    def rows(self):
+        # GDPR: only customers with a legal basis, annotated with their consent state.
+        return eligible_customers(now=self.now)
+
+    def to_object(self, row: dict[str, Any]) -> dict[str, Any]:
+        obj: dict[str, Any] = {
+            "id": row["id"],
+            "name": row["name"] or "",
+            "email": row["email"] or "",
+            # Clerk may send marketing email only when this is true: an active grant, nothing less.
+            "subscribed": row["marketing_consent"] is True,
+        }
+        if row["zip"]:
+            obj["zip"] = row["zip"]
+        if row["gender"]:
+            obj["gender"] = row["gender"]
+        age = age_on(row["birth_date"], self.now.date()) if row["birth_date"] else row["age"]
+        if age is not None:
+            obj["age"] = age
+        if row["is_b2b"] is not None:
+            obj["is_b2b"] = row["is_b2b"]
+        return obj
+
+
+class PageFeed(Feed):
+    name = "pages"
+    model = Page
+    columns = ("id", "type", "url", "title", "text", "image", "attributes", TRANSLATIONS)
+    standard_attributes = frozenset({"id", "type", "url", "title", "text", "image"})
+
+    def to_object(self, row: dict[str, Any]) -> dict[str, Any]:
+        obj: dict[str, Any] = {
+            "id": row["id"],
+            "type": row["type"],
+            "url": self.texts.text(row, "url"),
+            "title": self.texts.text(row, "title"),
+            "text": self.texts.text(row, "text"),
+        }
+        image = self.texts.optional_text(row, "image")
+        if image is not None:
+            obj["image"] = image
+        return self.merge_extras(obj, row["attributes"])
+
+
+DECLARATIONS: tuple[type[Feed], ...] = (ProductFeed, CategoryFeed, OrderFeed, CustomerFeed, PageFeed)
+

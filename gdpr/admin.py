@@ -1,0 +1,477 @@
+"""Consent management in Django admin, for shop admins who are not developers.
+
+* Customers: consent state per purpose, "in Clerk feed" and why (computed by the policy in the
+  list's one query), filters, search, the ledger history read-only; actions to record a grant
+  or a withdrawal (with evidence, through a form page), export the consent evidence as CSV,
+  and erase a person (after a confirmation page). Customer data itself comes from the shop and
+  is read-only here; nothing here deletes a customer (erasure is the way).
+* Consent records: read-only list, export. Nobody may change or delete a record here.
+* Clerk deletions (the outbox) and erasures: read-only lists with filters; failed deliveries
+  can be retried.
+
+Permissions: recording consent needs "add consent record", erasing needs "add erasure",
+retrying deliveries needs "change Clerk deletion".
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers, widgets
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.http import StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.text import Truncator
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from gdpr.erasure import NothingToErase, erase_person
+from gdpr.export import consent_rows, csv_lines
+from gdpr.ledger import ConsentChange, record_consents
+from gdpr.models import ClerkDeletion, ConsentRecord, DeliveryAttempt, Erasure, Purpose, Source, Status
+from gdpr.policy import reason_label, with_eligibility
+from shop.models import Customer
+
+CONSENT_STATES = {True: _("granted"), False: _("withdrawn"), None: _("no record")}
+
+
+# --- list filters ------------------------------------------------------------------------------
+class _ConsentStateFilter(admin.SimpleListFilter):
+    annotation: str
+
+    def lookups(self, request, model_admin):
+        return [("granted", _("granted")), ("withdrawn", _("withdrawn")), ("none", _("no record"))]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "granted":
+            return queryset.filter(**{self.annotation: True})
+        if value == "withdrawn":
+            return queryset.filter(**{self.annotation: False})
+        if value == "none":
+            return queryset.filter(**{f"{self.annotation}__isnull": True})
+        return queryset
+
+
+class SharingConsentFilter(_ConsentStateFilter):
+    title = _("sharing consent")
+    parameter_name = "sharing"
+    annotation = "sharing_consent"
+
+
+class MarketingConsentFilter(_ConsentStateFilter):
+    title = _("marketing consent")
+    parameter_name = "marketing"
+    annotation = "marketing_consent"
+
+
+class _YesNoFilter(admin.SimpleListFilter):
+    annotation: str
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("yes")), ("no", _("no"))]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(**{self.annotation: self.value() == "yes"})
+        return queryset
+
+
+class InFeedFilter(_YesNoFilter):
+    title = _("in Clerk feed")
+    parameter_name = "in_feed"
+    annotation = "in_feed"
+
+
+class RecentFilter(_YesNoFilter):
+    title = _("recent data (registered or ordered within the window)")
+    parameter_name = "recent"
+    annotation = "is_recent"
+
+
+class ErasedFilter(admin.SimpleListFilter):
+    title = _("erased")
+    parameter_name = "erased"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("yes")), ("no", _("no"))]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(erased_at__isnull=self.value() == "no")
+        return queryset
+
+
+# --- forms for the actions ---------------------------------------------------------------------
+class ConsentChangeForm(forms.Form):
+    purpose = forms.ChoiceField(label=_("purpose"), choices=Purpose.choices)
+    at = forms.SplitDateTimeField(
+        label=_("when the customer gave or withdrew it"),
+        widget=widgets.AdminSplitDateTime,
+        initial=timezone.now,
+    )
+    source = forms.ChoiceField(
+        label=_("source"),
+        choices=[(s.value, s.label) for s in (Source.ADMIN, Source.ACCOUNT, Source.CHECKOUT)],
+        initial=Source.ADMIN,
+    )
+    evidence = forms.CharField(
+        label=_("evidence"),
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 60}),
+        help_text=_("How we know: the customer's request, the form and its wording, a reference."),
+        error_messages={"required": _("Evidence is required.")},
+    )
+
+
+class ErasureForm(forms.Form):
+    reference = forms.CharField(
+        label=_("reference"),
+        required=False,
+        max_length=200,
+        help_text=_("Ticket or request number. Never the person's name or email."),
+    )
+
+
+def _action_page(modeladmin, request, queryset, *, template, title, form, action, extra=None):
+    """An intermediate page that posts back to the change list with the same selection."""
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "opts": modeladmin.model._meta,
+        "queryset": queryset[:50],
+        "count": queryset.count(),
+        "form": form,
+        "media": modeladmin.media + form.media,
+        "action": action,
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+        "select_across": request.POST.get("select_across", "0"),
+        **(extra or {}),
+    }
+    return TemplateResponse(request, template, context)
+
+
+# --- consent records inline --------------------------------------------------------------------
+class ConsentRecordInline(admin.TabularInline):
+    model = ConsentRecord
+    extra = 0
+    can_delete = False
+    ordering = ["-at", "-id"]
+    fields = ["purpose", "granted", "at", "source", "evidence", "recorded_by", "recorded_at", "redacted_at"]
+    readonly_fields = fields
+    verbose_name_plural = _("consent history (ledger)")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# --- customers ---------------------------------------------------------------------------------
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "name",
+        "email",
+        "sharing_state",
+        "marketing_state",
+        "in_clerk_feed",
+        "eligibility",
+        "registered_at",
+        "updated_at",
+    ]
+    list_display_links = ["id", "name"]
+    list_filter = [
+        InFeedFilter,
+        SharingConsentFilter,
+        MarketingConsentFilter,
+        RecentFilter,
+        ErasedFilter,
+        "registered_at",
+    ]
+    search_fields = ["email", "name"]
+    list_per_page = 50
+    show_full_result_count = False  # the count of a million-row filtered list is a full scan
+    inlines = [ConsentRecordInline]
+    actions = ["record_grant", "record_withdrawal", "export_consent_csv", "erase_selected"]
+    fieldsets = [
+        (None, {"fields": ["id", "name", "email", "zip", "gender", "birth_date", "age", "is_b2b"]}),
+        (_("Contract"), {"fields": ["registered_at", "terms_accepted_at"]}),
+        (
+            _("Clerk feed"),
+            {"fields": ["sharing_state", "marketing_state", "in_clerk_feed", "eligibility", "updated_at", "erased_at"]},
+        ),
+    ]
+
+    def get_queryset(self, request):
+        return with_eligibility(super().get_queryset(request))
+
+    # Customer data is the shop's (imports overwrite it) and customers are never deleted here.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_record_consent_permission(self, request):
+        return request.user.has_perm("gdpr.add_consentrecord")
+
+    def has_export_consent_permission(self, request):
+        return request.user.has_perm("gdpr.view_consentrecord")
+
+    def has_erase_permission(self, request):
+        return request.user.has_perm("gdpr.add_erasure")
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f for fields in (fs[1]["fields"] for fs in self.fieldsets) for f in fields]
+
+    # --- columns (all read from the list query's annotations) ---
+    @admin.display(description=_("sharing with Clerk"), ordering="sharing_consent")
+    def sharing_state(self, obj):
+        return CONSENT_STATES[obj.sharing_consent]
+
+    @admin.display(description=_("marketing"), ordering="marketing_consent")
+    def marketing_state(self, obj):
+        return CONSENT_STATES[obj.marketing_consent]
+
+    @admin.display(description=_("in Clerk feed"), boolean=True, ordering="in_feed")
+    def in_clerk_feed(self, obj):
+        return bool(obj.in_feed)
+
+    @admin.display(description=_("why"), ordering="eligibility_code")
+    def eligibility(self, obj):
+        return reason_label(obj.eligibility_code)
+
+    # --- actions ---
+    @admin.action(description=_("Record a consent grant (with evidence)"), permissions=["record_consent"])
+    def record_grant(self, request, queryset):
+        return self._record(request, queryset, granted=True)
+
+    @admin.action(description=_("Record a consent withdrawal (with evidence)"), permissions=["record_consent"])
+    def record_withdrawal(self, request, queryset):
+        return self._record(request, queryset, granted=False)
+
+    def _record(self, request, queryset, *, granted: bool):
+        action = "record_grant" if granted else "record_withdrawal"
+        live = queryset.filter(erased_at__isnull=True)
+        skipped = queryset.count() - live.count()
+        if "apply" in request.POST:
+            form = ConsentChangeForm(request.POST)
+            if form.is_valid():
+                data = form.cleaned_data
+                changes = [
+                    ConsentChange(pk, data["purpose"], granted, data["at"], data["source"], data["evidence"])
+                    for pk in live.order_by("pk").values_list("pk", flat=True)
+                ]
+                try:
+                    record_consents(changes, recorded_by=request.user)
+                except ValidationError as exc:
+                    form.add_error(None, exc)
+                else:
+                    message = (
+                        ngettext(
+                            "Recorded a grant for %(count)d customer.",
+                            "Recorded a grant for %(count)d customers.",
+                            len(changes),
+                        )
+                        if granted
+                        else ngettext(
+                            "Recorded a withdrawal for %(count)d customer.",
+                            "Recorded a withdrawal for %(count)d customers.",
+                            len(changes),
+                        )
+                    )
+                    self.message_user(request, message % {"count": len(changes)}, messages.SUCCESS)
+                    if skipped:
+                        self.message_user(request, _skipped_message(skipped), messages.WARNING)
+                    return None
+        else:
+            form = ConsentChangeForm()
+        title = _("Record a consent grant") if granted else _("Record a consent withdrawal")
+        return _action_page(
+            self, request, live, template="admin/gdpr/consent_change.html", title=title,
+            form=form, action=action, extra={"granted": granted, "skipped": skipped},
+        )
+
+    @admin.action(description=_("Export consent evidence (CSV)"), permissions=["export_consent"])
+    def export_consent_csv(self, request, queryset):
+        records = ConsentRecord.objects.filter(customer__in=queryset.values("pk"))
+        return _csv_response(records)
+
+    @admin.action(description=_("Erase the selected people (right to erasure)"), permissions=["erase"])
+    def erase_selected(self, request, queryset):
+        targets = queryset.filter(erased_at__isnull=True)
+        if "confirm" in request.POST:
+            form = ErasureForm(request.POST)
+            if form.is_valid():
+                erased = 0
+                for pk in targets.order_by("pk").values_list("pk", flat=True):
+                    try:
+                        erase_person(customer_id=pk, requested_by=request.user, reference=form.cleaned_data["reference"])
+                    except NothingToErase:
+                        continue
+                    erased += 1
+                self.message_user(
+                    request,
+                    ngettext(
+                        "Erased %(count)d person; their deletion at Clerk is queued.",
+                        "Erased %(count)d people; their deletion at Clerk is queued.",
+                        erased,
+                    ) % {"count": erased},
+                    messages.SUCCESS,
+                )
+                return None
+        else:
+            form = ErasureForm()
+        return _action_page(
+            self, request, targets, template="admin/gdpr/erase_confirmation.html",
+            title=_("Erase people (right to erasure)"), form=form, action="erase_selected",
+        )
+
+
+def _skipped_message(count: int) -> str:
+    return ngettext(
+        "%(count)d erased customer was skipped.", "%(count)d erased customers were skipped.", count
+    ) % {"count": count}
+
+
+def _csv_response(records) -> StreamingHttpResponse:
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response = StreamingHttpResponse(csv_lines(consent_rows(records)), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="consent-evidence-{stamp}.csv"'
+    return response
+
+
+# --- consent records ---------------------------------------------------------------------------
+class _ReadOnlyAdmin(admin.ModelAdmin):
+    """A list and detail pages to look at; nothing to add, change or delete."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ConsentRecord)
+class ConsentRecordAdmin(_ReadOnlyAdmin):
+    list_display = ["id", "customer", "purpose", "granted", "at", "source", "short_evidence", "recorded_by", "recorded_at"]
+    list_filter = ["purpose", "granted", "source", "at", ("redacted_at", admin.EmptyFieldListFilter)]
+    search_fields = ["customer__email", "customer__name", "=customer__id"]
+    list_select_related = ["customer", "recorded_by"]
+    date_hierarchy = "at"
+    actions = ["export_csv"]
+
+    @admin.display(description=_("evidence"))
+    def short_evidence(self, obj):
+        return Truncator(obj.evidence).chars(60)
+
+    @admin.action(description=_("Export consent evidence (CSV)"), permissions=["view"])
+    def export_csv(self, request, queryset):
+        return _csv_response(queryset)
+
+
+# --- the outbox --------------------------------------------------------------------------------
+class DeliveryAttemptInline(admin.TabularInline):
+    model = DeliveryAttempt
+    extra = 0
+    can_delete = False
+    fields = ["started_at", "finished_at", "outcome", "http_status", "error", "batch"]
+    readonly_fields = fields
+    ordering = ["-started_at", "-id"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class HasErrorFilter(admin.SimpleListFilter):
+    title = _("errors")
+    parameter_name = "errors"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("had errors")), ("no", _("no errors"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.exclude(last_error="")
+        if self.value() == "no":
+            return queryset.filter(last_error="")
+        return queryset
+
+
+@admin.register(ClerkDeletion)
+class ClerkDeletionAdmin(_ReadOnlyAdmin):
+    list_display = [
+        "id", "action", "object_type", "target", "reason", "status_badge", "attempts",
+        "created_at", "next_attempt_at", "delivered_at", "short_error",
+    ]
+    list_filter = ["status", HasErrorFilter, "action", "object_type", "reason", "created_at"]
+    search_fields = ["=object_id"]
+    fields = [
+        "action", "object_type", "target", "reason", "status", "created_at", "next_attempt_at",
+        "attempts", "refusals", "delivered_at", "last_error",
+    ]
+    readonly_fields = fields
+    inlines = [DeliveryAttemptInline]
+    actions = ["retry"]
+
+    def has_retry_permission(self, request):
+        return request.user.has_perm("gdpr.change_clerkdeletion")
+
+    @admin.display(description=_("target"))
+    def target(self, obj):
+        # The email of a pending forget is never shown: it is kept only to send it to Clerk.
+        if obj.object_id is not None:
+            return obj.object_id
+        return _("email (hidden)") if obj.email else _("email (delivered, removed)")
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_badge(self, obj):
+        colour = {Status.FAILED: "#ba2121", Status.PENDING: "#a36a00"}.get(obj.status, "#417505")
+        return format_html('<strong style="color:{}">{}</strong>', colour, obj.get_status_display())
+
+    @admin.display(description=_("last error"))
+    def short_error(self, obj):
+        return Truncator(obj.last_error).chars(80)
+
+    @admin.action(description=_("Retry now"), permissions=["retry"])
+    def retry(self, request, queryset):
+        count = queryset.filter(Q(status=Status.FAILED) | Q(status=Status.PENDING)).update(
+            status=Status.PENDING, next_attempt_at=timezone.now(), refusals=0
+        )
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d deletion will be retried by the next clerk_sync run.",
+                "%(count)d deletions will be retried by the next clerk_sync run.",
+                count,
+            ) % {"count": count},
+            messages.SUCCESS,
+        )
+
+
+@admin.register(Erasure)
+class ErasureAdmin(_ReadOnlyAdmin):
+    list_display = ["id", "at", "requested_by", "reference", "customer_ids", "orders_erased", "records_redacted", "deletions_queued"]
+    list_filter = ["at"]
+    search_fields = ["reference"]

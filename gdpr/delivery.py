@@ -1,0 +1,276 @@
+"""Delivering the outbox to Clerk: claim, send, acknowledge; retry with backoff.
+
+One call to `deliver_pending()` works until no row is due. Each round:
+
+1. **claim** (short transaction): lock up to `BATCH_SIZE` due rows of one object type (or one
+   `forget`) with `SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL, so concurrent workers take
+   disjoint rows; drop rows whose object is back in the feeds (`superseded`); lease the rest
+   (`next_attempt_at = now + LEASE`, `attempts + 1`) and log an `in_flight` attempt per row.
+2. **send** one Clerk call, outside any transaction.
+3. **acknowledge** (short transaction): on Clerk's "ok" the rows become `delivered` (and a
+   forget's email is blanked); on `ClerkUnreachable` they wait an exponential backoff; on
+   `ClerkRefused` too, until `MAX_REFUSALS`, after which they are `failed` (the admin can retry).
+
+A worker killed between send and acknowledgement leaves its rows pending with their lease: once
+it expires another run sends them again. Deleting or forgetting twice is harmless at Clerk, so
+at-least-once delivery loses nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from clerkfeeds.clerk_api import ClerkClient, ClerkRefused, ClerkUnreachable, get_client
+from gdpr.models import (
+    Action,
+    ClerkDeletion,
+    DeliveryAttempt,
+    ObjectType,
+    Outcome,
+    Reason,
+    Status,
+)
+from gdpr.policy import eligible_customers, eligible_orders
+from shop.models import Category, Page, Product
+
+logger = logging.getLogger(__name__)
+
+# Clerk documents no per-call limit; 100 ids keeps each DELETE's query string modest.
+BATCH_SIZE = 100
+# Longer than a Clerk call can take (connect + read timeouts), so a live worker's rows are
+# never re-claimed under it; a dead worker's rows come back after it.
+LEASE = dt.timedelta(minutes=2)
+BACKOFF_BASE = dt.timedelta(seconds=30)
+BACKOFF_CAP = dt.timedelta(hours=6)
+# A refusal is Clerk saying no (bad keys, bad request): retrying forever would hide it.
+MAX_REFUSALS = 5
+
+Clock = Callable[[], dt.datetime]
+
+_EXISTING = {
+    ObjectType.PRODUCTS: Product,
+    ObjectType.CATEGORIES: Category,
+    ObjectType.PAGES: Page,
+}
+
+
+@dataclass
+class DeliveryReport:
+    calls: int = 0
+    delivered: int = 0
+    superseded: int = 0
+    retrying: int = 0
+    failed: int = 0
+
+    def __str__(self) -> str:
+        return (
+            f"{self.calls} call(s) to Clerk: {self.delivered} delivered, {self.retrying} to retry, "
+            f"{self.failed} failed, {self.superseded} superseded"
+        )
+
+
+@dataclass
+class Claim:
+    """Rows leased for one Clerk call."""
+
+    batch: uuid.UUID
+    action: str
+    object_type: str
+    rows: list[ClerkDeletion] = field(default_factory=list)
+    superseded: int = 0
+
+    @property
+    def ids(self) -> list[int]:
+        return sorted({r.object_id for r in self.rows})
+
+
+def backoff(attempts: int, *, retry_after: float | None = None) -> dt.timedelta:
+    """Wait before the next try: 30 s, 1 min, 2 min, … capped at 6 h; at least `Retry-After`."""
+    delay = min(BACKOFF_BASE * (2 ** max(attempts - 1, 0)), BACKOFF_CAP)
+    if retry_after:
+        delay = max(delay, dt.timedelta(seconds=retry_after))
+    return delay
+
+
+def deliver_pending(
+    *, clock: Clock = timezone.now, client: ClerkClient | None = None, max_calls: int | None = None
+) -> DeliveryReport:
+    """Send every due outbox row to Clerk (see the module docstring); returns what happened."""
+    client = client or get_client()
+    report = DeliveryReport()
+    while max_calls is None or report.calls < max_calls:
+        claim = claim_batch(now=clock())
+        if claim is None:
+            break
+        report.superseded += claim.superseded
+        if not claim.rows:
+            continue
+        report.calls += 1
+        try:
+            _send(client, claim)
+        except ClerkUnreachable as exc:
+            wait = _retry(claim, now=clock(), outcome=Outcome.UNREACHABLE, exc=exc, retry_after=exc.retry_after)
+            report.retrying += len(claim.rows)
+            _log(claim, "unreachable", wait=wait)
+        except ClerkRefused as exc:
+            failed = _refuse(claim, now=clock(), exc=exc)
+            report.failed += failed
+            report.retrying += len(claim.rows) - failed
+            _log(claim, "refused")
+        else:
+            acknowledge(claim, now=clock())
+            report.delivered += len(claim.rows)
+            _log(claim, "ok")
+    return report
+
+
+# --- the three steps ---------------------------------------------------------------------------
+def claim_batch(*, now: dt.datetime) -> Claim | None:
+    """Lease the next batch of due rows (step 1). None when nothing is due."""
+    with transaction.atomic():
+        due = ClerkDeletion.objects.filter(status=Status.PENDING, next_attempt_at__lte=now).order_by(
+            "next_attempt_at", "id"
+        )
+        head = _locked(due).first()
+        if head is None:
+            return None
+        if head.action == Action.FORGET:
+            rows = [head]
+        else:
+            same_type = due.filter(action=Action.DELETE, object_type=head.object_type)
+            rows = list(_locked(same_type)[:BATCH_SIZE])
+        claim = Claim(batch=uuid.uuid4(), action=head.action, object_type=head.object_type)
+        live = _supersede(rows, now=now, batch=claim.batch)
+        claim.superseded = len(rows) - len(live)
+        claim.rows = live
+        if live:
+            pks = [r.pk for r in live]
+            ClerkDeletion.objects.filter(pk__in=pks).update(
+                next_attempt_at=now + LEASE, attempts=F("attempts") + 1
+            )
+            DeliveryAttempt.objects.bulk_create(
+                DeliveryAttempt(deletion_id=pk, batch=claim.batch, started_at=now, outcome=Outcome.IN_FLIGHT)
+                for pk in pks
+            )
+            for r in live:
+                r.attempts += 1
+    return claim
+
+
+def _send(client: ClerkClient, claim: Claim) -> None:
+    """One Clerk call for the claim (step 2); raises the client's errors."""
+    if claim.action == Action.FORGET:
+        row = claim.rows[0]
+        if row.email:
+            client.forget(email=row.email)
+        else:
+            client.forget(customer=row.object_id)
+    else:
+        client.delete(claim.object_type, claim.ids)
+
+
+def acknowledge(claim: Claim, *, now: dt.datetime) -> None:
+    """Mark the claim's rows delivered after Clerk's "ok" (step 3)."""
+    pks = [r.pk for r in claim.rows]
+    with transaction.atomic():
+        ClerkDeletion.objects.filter(pk__in=pks).update(
+            status=Status.DELIVERED, delivered_at=now, email="", last_error="",
+        )
+        _finish_attempts(claim, now=now, outcome=Outcome.OK)
+
+
+def _retry(claim: Claim, *, now, outcome, exc, retry_after=None, refused=False) -> dt.timedelta:
+    """Put the rows back with a backoff that grows with each row's attempts."""
+    longest = dt.timedelta(0)
+    by_attempts: dict[int, list[int]] = defaultdict(list)
+    for r in claim.rows:
+        by_attempts[r.attempts].append(r.pk)
+    with transaction.atomic():
+        for attempts, pks in by_attempts.items():
+            wait = backoff(attempts, retry_after=retry_after)
+            longest = max(longest, wait)
+            changes = {"next_attempt_at": now + wait, "last_error": str(exc)[:1000]}
+            if refused:
+                changes["refusals"] = F("refusals") + 1
+            ClerkDeletion.objects.filter(pk__in=pks, status=Status.PENDING).update(**changes)
+        _finish_attempts(claim, now=now, outcome=outcome, exc=exc)
+    return longest
+
+
+def _refuse(claim: Claim, *, now, exc: ClerkRefused) -> int:
+    """Back off after a refusal; rows refused `MAX_REFUSALS` times fail. Returns how many failed."""
+    _retry(claim, now=now, outcome=Outcome.REFUSED, exc=exc, refused=True)
+    pks = [r.pk for r in claim.rows]
+    return ClerkDeletion.objects.filter(
+        pk__in=pks, status=Status.PENDING, refusals__gte=MAX_REFUSALS
+    ).update(status=Status.FAILED)
+
+
+def _finish_attempts(claim: Claim, *, now, outcome, exc=None) -> None:
+    DeliveryAttempt.objects.filter(batch=claim.batch, outcome=Outcome.IN_FLIGHT).update(
+        outcome=outcome,
+        finished_at=now,
+        http_status=getattr(exc, "status", None),
+        error=str(exc)[:1000] if exc else "",
+    )
+
+
+# --- helpers -----------------------------------------------------------------------------------
+def _locked(qs):
+    """Row locks that concurrent workers skip, where the database has them (not SQLite, which
+    serialises writers anyway)."""
+    if connection.features.has_select_for_update_skip_locked:
+        return qs.select_for_update(skip_locked=True)
+    return qs
+
+
+def _supersede(rows: list[ClerkDeletion], *, now, batch) -> list[ClerkDeletion]:
+    """Drop deletions whose object is back: re-granted consent, a re-imported product.
+
+    Deleting it now would remove from Clerk something the feeds show again. Erasure deletions
+    are never dropped (an erased person is never eligible again anyway).
+    """
+    candidates = [r for r in rows if r.action == Action.DELETE and r.reason != Reason.ERASURE]
+    if not candidates:
+        return rows
+    object_type = candidates[0].object_type
+    ids = {r.object_id for r in candidates}
+    if object_type == ObjectType.CUSTOMERS:
+        back = eligible_customers(now=now).filter(pk__in=ids)
+    elif object_type == ObjectType.ORDERS:
+        back = eligible_orders(now=now).filter(pk__in=ids)
+    else:
+        back = _EXISTING[object_type].objects.filter(pk__in=ids)
+    back_ids = set(back.values_list("pk", flat=True))
+    dropped = [r for r in candidates if r.object_id in back_ids]
+    if dropped:
+        pks = [r.pk for r in dropped]
+        ClerkDeletion.objects.filter(pk__in=pks).update(status=Status.SUPERSEDED)
+        DeliveryAttempt.objects.bulk_create(
+            DeliveryAttempt(deletion_id=pk, batch=batch, started_at=now, finished_at=now, outcome=Outcome.SUPERSEDED)
+            for pk in pks
+        )
+    return [r for r in rows if r not in dropped]
+
+
+def _log(claim: Claim, outcome: str, *, wait: dt.timedelta | None = None) -> None:
+    logger.info(
+        "clerk_outbox_call",
+        extra={
+            "action": claim.action,
+            "object_type": claim.object_type or None,
+            "rows": len(claim.rows),
+            "outcome": outcome,
+            "retry_in_seconds": wait.total_seconds() if wait else None,
+            "batch": str(claim.batch),
+        },
+    )

@@ -1,0 +1,66 @@
+"""`manage.py clerk_sync`: deliver the deletion outbox to Clerk."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import close_old_connections
+from django.utils import timezone
+
+from gdpr.delivery import deliver_pending
+from gdpr.sweep import sweep_aged_out
+
+
+class Command(BaseCommand):
+    help = (
+        "Deliver pending deletions (objects, and /privacy/forget for erased people) to Clerk, in "
+        "batches of at most 100 ids, with retries and backoff. One pass by default; --loop runs "
+        "as a worker until SIGTERM/SIGINT. Exit status: 0 when the pass (or the worker) ended "
+        "normally, 1 on a configuration error (missing Clerk keys)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--loop", action="store_true", help="keep running as a worker")
+        parser.add_argument(
+            "--interval", type=float, default=10.0,
+            help="seconds to sleep when nothing is due (worker; default 10)",
+        )
+        parser.add_argument(
+            "--sweep-every", type=float, default=3600.0,
+            help="seconds between aged-out passes in the worker (0: never; default 3600)",
+        )
+
+    def handle(self, *args, loop: bool, interval: float, sweep_every: float, **options):
+        from django.conf import settings
+
+        if not settings.CLERK_PUBLIC_KEY or not settings.CLERK_PRIVATE_KEY:
+            raise CommandError("CLERK_PUBLIC_KEY and CLERK_PRIVATE_KEY must be set to reach Clerk.")
+        if not loop:
+            self.stdout.write(str(deliver_pending()))
+            return
+        self._stopping = False
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        last_sweep = None
+        while not self._stopping:
+            close_old_connections()  # a long-lived worker must survive database restarts
+            if sweep_every and (last_sweep is None or time.monotonic() - last_sweep >= sweep_every):
+                self.stdout.write(f"{timezone.now():%Y-%m-%d %H:%M:%S} {sweep_aged_out()}")
+                last_sweep = time.monotonic()
+            report = deliver_pending()
+            if report.calls or report.superseded:
+                self.stdout.write(f"{timezone.now():%Y-%m-%d %H:%M:%S} {report}")
+                continue
+            self._sleep(interval)
+        self.stdout.write("clerk_sync worker stopped")
+
+    def _stop(self, signum, frame):
+        # Finish the current call and its acknowledgement, then stop.
+        self._stopping = True
+
+    def _sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self._stopping and time.monotonic() < deadline:
+            time.sleep(min(0.5, deadline - time.monotonic()))

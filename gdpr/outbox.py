@@ -1,0 +1,86 @@
+"""Writing to and reading from the Clerk deletion outbox (`gdpr.models.ClerkDeletion`).
+
+Writers call these inside the transaction of the change that makes a deletion necessary, so the
+change and its deletion commit or roll back together. Delivery is `gdpr.delivery`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from django.db.models import Max
+from django.utils import timezone
+
+from gdpr.batching import chunked
+from gdpr.models import Action, ClerkDeletion, ObjectType, Status
+
+INSERT_BATCH = 1000
+
+
+def queue_deletions(*, object_type: str, ids: Iterable[int], reason: str) -> int:
+    """Queue `DELETE /<object_type>` for `ids`; returns how many rows were queued.
+
+    An id that already has a pending deletion is not queued again (deleting twice would be
+    harmless, but the outbox stays small).
+    """
+    if object_type not in ObjectType.values:
+        raise ValueError(f"unknown Clerk object type {object_type!r}")
+    queued = 0
+    now = timezone.now()
+    for batch in chunked(sorted(set(ids)), INSERT_BATCH):
+        pending = set(
+            ClerkDeletion.objects.filter(
+                action=Action.DELETE,
+                object_type=object_type,
+                object_id__in=batch,
+                status=Status.PENDING,
+            ).values_list("object_id", flat=True)
+        )
+        rows = [
+            ClerkDeletion(
+                action=Action.DELETE,
+                object_type=object_type,
+                object_id=object_id,
+                reason=reason,
+                created_at=now,
+                next_attempt_at=now,
+            )
+            for object_id in batch
+            if object_id not in pending
+        ]
+        ClerkDeletion.objects.bulk_create(rows)
+        queued += len(rows)
+    return queued
+
+
+def queue_forget(*, reason: str, email: str = "", customer_id: int | None = None) -> ClerkDeletion:
+    """Queue `POST /privacy/forget` for one person, by email or by customer id (exactly one)."""
+    if bool(email) == (customer_id is not None):
+        raise ValueError("queue_forget takes exactly one of email or customer_id")
+    now = timezone.now()
+    return ClerkDeletion.objects.create(
+        action=Action.FORGET,
+        email=email,
+        object_id=customer_id,
+        reason=reason,
+        created_at=now,
+        next_attempt_at=now,
+    )
+
+
+# --- selectors ---------------------------------------------------------------------------------
+def latest_deletion_time() -> dt.datetime | None:
+    """When the newest deletion was queued: a deletion is a change of the feeds' content.
+
+    The single feed's `config.created` takes the max of this and the tables' `updated_at`.
+    """
+    return ClerkDeletion.objects.aggregate(latest=Max("created_at"))["latest"]
+
+
+def pending_count() -> int:
+    return ClerkDeletion.objects.filter(status=Status.PENDING).count()
+
+
+def failed_count() -> int:
+    return ClerkDeletion.objects.filter(status=Status.FAILED).count()

@@ -1,0 +1,589 @@
+"""Validating one imported object: Clerk's object rules plus what the shop's models can hold.
+
+`validate(type_name, value, rules)` turns one object of an import file into a `CleanObject`
+(model column values, ready to write) or says every way it is wrong, as `Problem(field,
+reason)`s. It looks at one object only; what needs the whole file or the database (duplicate
+ids, unknown customers, the category tree, erased people) is checked by `shop.importing`.
+
+The shape is the feeds' shape (DESIGN.md, "Objects" and "Data in"):
+
+* products: id, name, description, price, image, url, categories, created_at; optional
+  list_price, brand, index; any other key is an extra attribute (kept in `attributes`);
+* categories: id, name, url, subcategories; optional image, description;
+* pages: id, type, url, title, text; optional image; any other key is an extra attribute;
+* customers: id, name, email; optional zip, gender, age, birth_date ("YYYY-MM-DD"), is_b2b,
+  registered_at, terms_accepted_at, consents;
+* orders: id, products [{id, quantity, price}], time; optional customer, email,
+  terms_accepted_at;
+* every object: optional updated_at (the shop's own change time, stored as given).
+
+Rules: no `null` anywhere (omit the key); ids are integers; times are integer unix seconds;
+prices are numbers, parsed as `Decimal` (never through float), at most 4 decimal places;
+attribute names match `^[A-Za-z0-9_]+$`; a text attribute (`TRANSLATABLE`) may be an object
+keyed by Clerk language names, whose texts go to `translations` (the base field takes one of
+them, see `shop.languages`). Customers, categories and orders carry no other keys: customers
+because personal data the feeds never send should not be stored at all, orders because Clerk
+allows nothing more. A customer's `subscribed` is refused too: it is derived from the marketing
+consent in the ledger, so a `consents` entry says it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from shop.languages import base_language, known_languages
+from shop.models import ATTRIBUTE_NAME_RE, Category, Customer, Order, Page, Product
+
+TYPES = ("categories", "products", "pages", "customers", "orders")
+"""Every importable type, in the order an import writes them (dependencies first)."""
+
+TRANSLATABLE = {
+    "products": ("name", "description", "image", "url"),
+    "categories": ("name", "url", "image", "description"),
+    "pages": ("url", "title", "text", "image"),
+    "customers": (),
+    "orders": (),
+}
+
+MIN_ID, MAX_ID = -(2**63), 2**63 - 1  # the primary keys are 64-bit integers
+MIN_TIME = -62_135_596_800  # 0001-01-01T00:00:00Z
+MAX_TIME = 253_402_300_799  # 9999-12-31T23:59:59Z
+MAX_QUANTITY = 2**31 - 1  # PositiveIntegerField
+MAX_AGE = 150
+PRICE_PLACES = Decimal("0.0001")  # the price columns' decimal_places = 4
+PRICE_LIMIT = Decimal(10) ** 14  # max_digits 18 - 4 places
+NULL = "null is not allowed (omit the key instead)"
+
+_URL_RE = re.compile(r"https?://\S+", re.ASCII)
+_EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+_BAD = object()  # a value that failed its check (the problem is already recorded)
+
+
+@dataclass(slots=True)
+class Problem:
+    field: str  # a path into the object: "price", "categories[2]", "consents[0].purpose"
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}" if self.field else self.reason
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLineData:
+    product_id: int
+    quantity: int
+    unit_price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentData:
+    purpose: str
+    granted: bool
+    at: dt.datetime
+    source: str
+    evidence: str
+
+
+@dataclass(slots=True)
+class CleanObject:
+    """A valid object, as the shop's models hold it."""
+
+    id: int
+    row: dict[str, Any]  # model column -> value, without id, updated_at and relations
+    updated_at: dt.datetime | None = None  # given by the file, else None
+    links: tuple[int, ...] = ()  # products: category ids; categories: subcategory ids
+    lines: tuple[OrderLineData, ...] = ()  # orders
+    consents: tuple[ConsentData, ...] = ()  # customers
+
+
+# (purpose, source, at) -> [(field, reason)]: the ledger's own rules for one consent entry
+ConsentCheck = Callable[[str, str, dt.datetime], list[tuple[str, str]]]
+
+
+@dataclass
+class Rules:
+    """What validation needs to know beyond the object: configured languages, the ledger."""
+
+    languages: Sequence[str] = ()
+    consent_check: ConsentCheck | None = None
+    known: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.languages = tuple(self.languages)
+        self.known = known_languages(self.languages)
+
+
+def validate(type_name: str, value: Any, rules: Rules) -> tuple[CleanObject | None, list[Problem]]:
+    """Check one object; returns (the clean object, []) or (None, its problems)."""
+    if not isinstance(value, dict):
+        return None, [Problem("", f"must be a JSON object, not {describe(value)}")]
+    reader = _Reader(value, rules, TRANSLATABLE[type_name])
+    clean = _VALIDATORS[type_name](reader)
+    if reader.problems:
+        return None, reader.problems
+    return clean, []
+
+
+def object_id(value: Any) -> int | None:
+    """The object's id when it has a valid one (for reports and duplicate detection)."""
+    if isinstance(value, dict):
+        oid = value.get("id")
+        if type(oid) is int and MIN_ID <= oid <= MAX_ID:
+            return oid
+    return None
+
+
+def describe(value: Any) -> str:
+    """A short, safe description of a JSON value for an error message."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"a boolean ({'true' if value else 'false'})"
+    if isinstance(value, int):
+        return f"an integer ({value})" if abs(value) < 10**20 else "a very large integer"
+    if isinstance(value, (Decimal, float)):
+        return f"a decimal number ({value})" if len(str(value)) <= 30 else "a decimal number"
+    if isinstance(value, str):
+        shown = value if len(value) <= 30 else value[:27] + "..."
+        return f"a string ({shown!r})"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def to_datetime(seconds: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
+
+
+# --- per type ----------------------------------------------------------------------------------
+_PRODUCT_KEYS = frozenset(
+    {"id", "name", "description", "price", "list_price", "image", "url", "categories",
+     "created_at", "brand", "index", "updated_at"}
+)
+_PAGE_KEYS = frozenset({"id", "type", "url", "title", "text", "image", "updated_at"})
+_CATEGORY_KEYS = frozenset({"id", "name", "url", "subcategories", "image", "description", "updated_at"})
+_CUSTOMER_KEYS = frozenset(
+    {"id", "name", "email", "zip", "gender", "age", "birth_date", "is_b2b", "registered_at",
+     "terms_accepted_at", "consents", "updated_at"}
+)
+_ORDER_KEYS = frozenset({"id", "products", "time", "customer", "email", "terms_accepted_at", "updated_at"})
+_LINE_KEYS = frozenset({"id", "quantity", "price"})
+_CONSENT_KEYS = frozenset({"purpose", "granted", "at", "source", "evidence"})
+
+
+def _max_length(model, name: str) -> int:
+    return model._meta.get_field(name).max_length
+
+
+def _product(r: _Reader) -> CleanObject:
+    oid = r.required("id", r.id_)
+    row = {
+        "name": r.required("name", r.text, max_length=_max_length(Product, "name"), nonempty=True),
+        "description": r.required("description", r.text),
+        "price": r.required("price", r.price),
+        "list_price": r.optional("list_price", r.price),
+        "image": r.required("image", r.url, max_length=_max_length(Product, "image")),
+        "url": r.required("url", r.url, max_length=_max_length(Product, "url")),
+        "brand": r.optional("brand", r.text, default="", max_length=_max_length(Product, "brand"), nonempty=True),
+        "created_at": r.required("created_at", r.time),
+        "index": r.optional("index", r.boolean, default=True),
+        "attributes": r.extras(_PRODUCT_KEYS),
+        "translations": r.translations,
+    }
+    categories = r.required("categories", r.id_list)
+    return CleanObject(oid, row, r.optional("updated_at", r.time), links=categories or ())
+
+
+def _category(r: _Reader) -> CleanObject:
+    r.closed(_CATEGORY_KEYS, "categories")
+    oid = r.required("id", r.id_)
+    row = {
+        "name": r.required("name", r.text, max_length=_max_length(Category, "name"), nonempty=True),
+        "url": r.required("url", r.url, max_length=_max_length(Category, "url")),
+        "image": r.optional("image", r.url, default="", max_length=_max_length(Category, "image")),
+        "description": r.optional("description", r.text, default=""),
+        "translations": r.translations,
+    }
+    subcategories = r.required("subcategories", r.id_list)
+    return CleanObject(oid, row, r.optional("updated_at", r.time), links=subcategories or ())
+
+
+def _page(r: _Reader) -> CleanObject:
+    oid = r.required("id", r.id_)
+    row = {
+        "type": r.required("type", r.text, max_length=_max_length(Page, "type"), nonempty=True),
+        "url": r.required("url", r.url, max_length=_max_length(Page, "url")),
+        "title": r.required("title", r.text, max_length=_max_length(Page, "title"), nonempty=True),
+        "text": r.required("text", r.text),
+        "image": r.optional("image", r.url, default="", max_length=_max_length(Page, "image")),
+        "attributes": r.extras(_PAGE_KEYS),
+        "translations": r.translations,
+    }
+    return CleanObject(oid, row, r.optional("updated_at", r.time))
+
+
+def _customer(r: _Reader) -> CleanObject:
+    if "subscribed" in r.obj:
+        r.problem(
+            "subscribed",
+            "is derived from the marketing consent: send a consents entry "
+            '{"purpose": "marketing", "granted": …} instead',
+        )
+    r.closed(_CUSTOMER_KEYS | {"subscribed"}, "customers")
+    oid = r.required("id", r.id_)
+    row = {
+        "name": r.required("name", r.text, max_length=_max_length(Customer, "name"), nonempty=True),
+        "email": r.required("email", r.email),
+        "zip": r.optional("zip", r.text, default="", max_length=_max_length(Customer, "zip"), nonempty=True),
+        "gender": r.optional(
+            "gender", r.text, default="", max_length=_max_length(Customer, "gender"), nonempty=True
+        ),
+        "age": r.optional("age", r.age),
+        "birth_date": r.optional("birth_date", r.date),
+        "is_b2b": r.optional("is_b2b", r.boolean),
+        "registered_at": r.optional("registered_at", r.time),
+        "terms_accepted_at": r.optional("terms_accepted_at", r.time),
+    }
+    consents = r.optional("consents", r.consents, default=())
+    return CleanObject(oid, row, r.optional("updated_at", r.time), consents=consents)
+
+
+def _order(r: _Reader) -> CleanObject:
+    r.closed(_ORDER_KEYS, "orders")
+    oid = r.required("id", r.id_)
+    row = {
+        "customer_id": r.optional("customer", r.id_),
+        "email": r.optional("email", r.email, default=""),
+        "placed_at": r.required("time", r.time),
+        "terms_accepted_at": r.optional("terms_accepted_at", r.time),
+    }
+    lines = r.required("products", r.order_lines)
+    return CleanObject(oid, row, r.optional("updated_at", r.time), lines=lines or ())
+
+
+_VALIDATORS: dict[str, Callable[[_Reader], CleanObject]] = {
+    "products": _product,
+    "categories": _category,
+    "pages": _page,
+    "customers": _customer,
+    "orders": _order,
+}
+
+
+# --- field checks ------------------------------------------------------------------------------
+class _Reader:
+    """Reads the fields of one object, recording a `Problem` for each bad one.
+
+    Each check takes (path, value) and returns the clean value, or `_BAD` after recording why.
+    """
+
+    def __init__(self, obj: dict, rules: Rules, translatable: Sequence[str]):
+        self.obj = obj
+        self.rules = rules
+        self.translatable = translatable
+        self.problems: list[Problem] = []
+        self.translations: dict[str, dict[str, str]] = {}
+
+    def problem(self, path: str, reason: str) -> object:
+        self.problems.append(Problem(path, reason))
+        return _BAD
+
+    # fields ------------------------------------------------------------------------------------
+    def required(self, name: str, check: Callable, **options) -> Any:
+        if name not in self.obj:
+            return self.problem(name, "missing (required)")
+        return self._read(name, check, options)
+
+    def optional(self, name: str, check: Callable, default: Any = None, **options) -> Any:
+        if name not in self.obj:
+            return default
+        return self._read(name, check, options)
+
+    def _read(self, name: str, check: Callable, options: dict) -> Any:
+        value = self.obj[name]
+        if value is None:
+            return self.problem(name, NULL)
+        if type(value) is dict and name in self.translatable:
+            return self._translated(name, value, check, options)
+        return check(name, value, **options)
+
+    def closed(self, allowed: frozenset[str], type_name: str) -> None:
+        """Refuse keys this type does not carry."""
+        for name in self.obj:
+            if name not in allowed:
+                known = ", ".join(sorted(allowed - {"subscribed"}))
+                self.problem(name, f"unknown field: {type_name} carry only {known}")
+
+    def extras(self, standard: frozenset[str]) -> dict[str, Any]:
+        """Every non-standard key: an extra attribute, kept as given in `attributes`."""
+        extras: dict[str, Any] = {}
+        for name, value in self.obj.items():
+            if name in standard:
+                continue
+            if not ATTRIBUTE_NAME_RE.fullmatch(name):
+                # Clerk silently ignores such attributes; refusing them says so while it can be fixed.
+                self.problem(name, "attribute names may contain only A-Z, a-z, 0-9 and _")
+                continue
+            clean = self._extra_value(name, value)
+            if clean is not _BAD:
+                extras[name] = clean
+        return extras
+
+    # kinds -------------------------------------------------------------------------------------
+    def id_(self, path: str, value: Any) -> Any:
+        if type(value) is int and MIN_ID <= value <= MAX_ID:
+            return value
+        if type(value) is int:
+            return self.problem(path, "is outside the 64-bit integer range of ids")
+        return self.problem(path, f"must be an integer id, not {describe(value)}")
+
+    def text(self, path: str, value: Any, *, max_length: int | None = None, nonempty: bool = False) -> Any:
+        if type(value) is not str:
+            return self.problem(path, f"must be a string, not {describe(value)}")
+        if nonempty and not value:
+            return self.problem(path, "must not be empty")
+        if max_length is not None and len(value) > max_length:
+            return self.problem(path, f"is longer than {max_length} characters")
+        return value
+
+    def url(self, path: str, value: Any, *, max_length: int | None = None) -> Any:
+        if type(value) is not str:
+            return self.problem(path, f"must be a URL string, not {describe(value)}")
+        if not _URL_RE.fullmatch(value):
+            return self.problem(path, f"must be a full http(s) URL, not {describe(value)}")
+        if max_length is not None and len(value) > max_length:
+            return self.problem(path, f"is longer than {max_length} characters")
+        return value
+
+    def email(self, path: str, value: Any) -> Any:
+        if type(value) is not str:
+            return self.problem(path, f"must be an email address string, not {describe(value)}")
+        if len(value) > 254 or not _EMAIL_RE.fullmatch(value):
+            return self.problem(path, "is not an email address")
+        return value
+
+    def price(self, path: str, value: Any) -> Any:
+        if type(value) is int:
+            value = Decimal(value)
+        elif type(value) is not Decimal:
+            return self.problem(path, f"must be a number, not {describe(value)}")
+        if value < 0:
+            return self.problem(path, "must not be negative")
+        try:
+            exact = value.quantize(PRICE_PLACES)
+        except InvalidOperation:
+            return self.problem(path, "is too large")
+        if exact != value:
+            return self.problem(path, "has more than 4 decimal places")
+        if exact >= PRICE_LIMIT:
+            return self.problem(path, "is too large (at most 14 digits before the point)")
+        return exact
+
+    def time(self, path: str, value: Any) -> Any:
+        if type(value) is not int:
+            return self.problem(path, f"must be an integer unix time in seconds, not {describe(value)}")
+        if not MIN_TIME <= value <= MAX_TIME:
+            return self.problem(path, "is outside the years 1 to 9999")
+        return to_datetime(value)
+
+    def boolean(self, path: str, value: Any) -> Any:
+        if type(value) is not bool:
+            return self.problem(path, f"must be true or false, not {describe(value)}")
+        return value
+
+    def age(self, path: str, value: Any) -> Any:
+        if type(value) is not int:
+            return self.problem(path, f"must be an integer, not {describe(value)}")
+        if not 0 <= value <= MAX_AGE:
+            return self.problem(path, f"must be between 0 and {MAX_AGE}")
+        return value
+
+    def date(self, path: str, value: Any) -> Any:
+        if type(value) is not str or not _DATE_RE.fullmatch(value):
+            return self.problem(path, f'must be a date "YYYY-MM-DD", not {describe(value)}')
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            return self.problem(path, f"is not a valid date ({value!r})")
+
+    def id_list(self, path: str, value: Any) -> Any:
+        if type(value) is not list:
+            return self.problem(path, f"must be an array of integer ids, not {describe(value)}")
+        ids: list[int] = []
+        seen: set[int] = set()
+        before = len(self.problems)
+        for i, item in enumerate(value):
+            where = f"{path}[{i}]"
+            if item is None:
+                self.problem(where, NULL)
+            elif type(item) is not int or not MIN_ID <= item <= MAX_ID:
+                self.problem(where, f"must be an integer id, not {describe(item)}")
+            elif item in seen:
+                self.problem(where, f"lists {item} twice")
+            else:
+                seen.add(item)
+                ids.append(item)
+        return tuple(ids) if len(self.problems) == before else _BAD
+
+    def order_lines(self, path: str, value: Any) -> Any:
+        if type(value) is not list:
+            return self.problem(path, f"must be an array of {{id, quantity, price}}, not {describe(value)}")
+        if not value:
+            return self.problem(path, "an order needs at least one product line")
+        lines: list[OrderLineData] = []
+        before = len(self.problems)
+        for i, line in enumerate(value):
+            where = f"{path}[{i}]"
+            if line is None:
+                self.problem(where, NULL)
+                continue
+            if type(line) is not dict:
+                self.problem(where, f"must be an object {{id, quantity, price}}, not {describe(line)}")
+                continue
+            for key in line:
+                if key not in _LINE_KEYS:
+                    self.problem(f"{where}.{key}", "unknown field: order lines carry only id, quantity, price")
+            values = []
+            for key, check in (("id", self.id_), ("quantity", self._quantity), ("price", self.price)):
+                if key not in line:
+                    values.append(self.problem(f"{where}.{key}", "missing (required)"))
+                elif line[key] is None:
+                    values.append(self.problem(f"{where}.{key}", NULL))
+                else:
+                    values.append(check(f"{where}.{key}", line[key]))
+            if _BAD not in values:
+                lines.append(OrderLineData(*values))
+        return tuple(lines) if len(self.problems) == before else _BAD
+
+    def _quantity(self, path: str, value: Any) -> Any:
+        if type(value) is not int:
+            return self.problem(path, f"must be an integer, not {describe(value)}")
+        if not 1 <= value <= MAX_QUANTITY:
+            return self.problem(path, "must be a positive integer")
+        return value
+
+    def consents(self, path: str, value: Any) -> Any:
+        if type(value) is not list:
+            return self.problem(path, f"must be an array of consent objects, not {describe(value)}")
+        if value and self.rules.consent_check is None:
+            return self.problem(path, "this import has no consent ledger to write them to")
+        consents: list[ConsentData] = []
+        before = len(self.problems)
+        for i, entry in enumerate(value):
+            where = f"{path}[{i}]"
+            if entry is None:
+                self.problem(where, NULL)
+                continue
+            if type(entry) is not dict:
+                self.problem(where, f"must be a consent object, not {describe(entry)}")
+                continue
+            consent = self._consent(where, entry)
+            if consent is not None:
+                consents.append(consent)
+        return tuple(consents) if len(self.problems) == before else _BAD
+
+    def _consent(self, where: str, entry: dict) -> ConsentData | None:
+        for key in entry:
+            if key not in _CONSENT_KEYS:
+                self.problem(
+                    f"{where}.{key}",
+                    "unknown field: a consent carries only purpose, granted, at, source, evidence",
+                )
+        checks = {
+            "purpose": self.text,
+            "granted": self.boolean,
+            "at": self.time,
+            "source": self.text,
+            "evidence": self.text,
+        }
+        values: dict[str, Any] = {}
+        for key, check in checks.items():
+            if key not in entry:
+                values[key] = "" if key == "evidence" else self.problem(f"{where}.{key}", "missing (required)")
+            elif entry[key] is None:
+                values[key] = self.problem(f"{where}.{key}", NULL)
+            else:
+                values[key] = check(f"{where}.{key}", entry[key])
+        if _BAD in values.values():
+            return None
+        found = self.rules.consent_check(values["purpose"], values["source"], values["at"])
+        for key, reason in found:
+            self.problem(f"{where}.{key}", reason)
+        return None if found else ConsentData(**values)
+
+    # extra attributes and languages ------------------------------------------------------------
+    def _extra_value(self, path: str, value: Any) -> Any:
+        if value is None:
+            return self.problem(path, NULL)
+        if type(value) is dict:
+            # The only object Clerk understands as a value: a text per language.
+            return self._language_texts(path, value)
+        if type(value) is list:
+            items = [self._scalar(f"{path}[{i}]", item) for i, item in enumerate(value)]
+            return _BAD if _BAD in items else items
+        return self._scalar(path, value)
+
+    def _scalar(self, path: str, value: Any) -> Any:
+        if value is None:
+            return self.problem(path, NULL)
+        kind = type(value)
+        if kind is str or kind is bool:
+            return value
+        if kind is int:
+            if MIN_ID <= value <= MAX_ID:
+                return value
+            return self.problem(path, "is outside the 64-bit integer range")
+        if kind is Decimal:
+            # Extra attributes are stored as JSON numbers (double precision), like Clerk keeps them.
+            number = float(value)
+            if not math.isfinite(number):
+                return self.problem(path, "is too large")
+            return number
+        return self.problem(
+            path,
+            f"must be a string, number or boolean (or an array of them, or a text per language), "
+            f"not {describe(value)}",
+        )
+
+    def _translated(self, name: str, value: dict, check: Callable, options: dict) -> Any:
+        """A text attribute given per language: every text to `translations`, one to the base."""
+        texts = self._language_texts(name, value, lambda path, text: check(path, text, **options))
+        if texts is _BAD:
+            return _BAD
+        for language, text in texts.items():
+            self.translations.setdefault(language, {})[name] = text
+        return texts[base_language(texts, self.rules.languages)]
+
+    def _language_texts(self, path: str, value: dict, check: Callable | None = None) -> Any:
+        """{language: text} with Clerk's language names; `check` vets each text."""
+        if not value:
+            return self.problem(path, "a text per language needs at least one language")
+        texts: dict[str, str] = {}
+        ok = True
+        for language, text in value.items():
+            where = f"{path}.{language}"
+            if language not in self.rules.known:
+                known = ", ".join(sorted(self.rules.known))
+                clean = self.problem(where, f"is not one of Clerk's language names ({known})")
+            elif text is None:
+                clean = self.problem(where, NULL)
+            elif check is not None:
+                clean = check(where, text)
+            elif type(text) is not str:
+                clean = self.problem(where, f"must be a string, not {describe(text)}")
+            else:
+                clean = text
+            if clean is _BAD:
+                ok = False
+            else:
+                texts[language] = clean
+        return texts if ok else _BAD

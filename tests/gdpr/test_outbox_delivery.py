@@ -1,0 +1,203 @@
+"""Delivering the outbox to the fake Clerk on loopback: ok, retries, kills, batches, refusals."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from unittest import mock
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from gdpr import delivery
+from gdpr.delivery import LEASE, MAX_REFUSALS, claim_batch, deliver_pending
+from gdpr.models import ClerkDeletion, DeliveryAttempt, Outcome, Reason, Status
+from gdpr.outbox import latest_deletion_time, queue_deletions, queue_forget
+from tests.factories import ConsentRecordFactory, CustomerFactory
+
+pytestmark = pytest.mark.django_db
+
+
+class Clock:
+    """A worker's clock the test moves by hand; it starts just after the rows are queued."""
+
+    def __init__(self):
+        self.now = timezone.now() + dt.timedelta(seconds=1)
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, delta):
+        self.now += delta
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+def sent_ids(fake_clerk, path="/customers"):
+    return [json.loads(c.query[path.strip("/")][0]) for c in fake_clerk.calls(path, "DELETE")]
+
+
+def statuses():
+    return dict(ClerkDeletion.objects.values_list("object_id", "status"))
+
+
+def test_success_delivers_and_marks_delivered(fake_clerk, clock):
+    queue_deletions(object_type="customers", ids=[3, 1, 2], reason=Reason.WITHDRAWAL)
+    report = deliver_pending(clock=clock)
+    assert (report.calls, report.delivered) == (1, 3)
+    [call] = fake_clerk.calls("/customers", "DELETE")
+    assert json.loads(call.query["customers"][0]) == [1, 2, 3]
+    assert call.query["key"] == ["test-public-key"] and call.query["private_key"] == ["test-private-key"]
+    assert set(statuses().values()) == {Status.DELIVERED}
+    assert set(DeliveryAttempt.objects.values_list("outcome", flat=True)) == {Outcome.OK}
+    # Nothing left: a second run sends nothing.
+    assert deliver_pending(clock=clock).calls == 0
+
+
+def test_5xx_then_success_retries_after_backoff(fake_clerk, clock):
+    fake_clerk.behave("/orders", "error500", "ok")
+    queue_deletions(object_type="orders", ids=[7], reason=Reason.WITHDRAWAL)
+    report = deliver_pending(clock=clock)
+    assert (report.calls, report.retrying, report.delivered) == (1, 1, 0)
+    row = ClerkDeletion.objects.get()
+    assert row.status == Status.PENDING and row.attempts == 1 and "HTTP 500" in row.last_error
+    assert row.next_attempt_at > clock.now
+    # Not due yet: nothing is sent before the backoff ends.
+    assert deliver_pending(clock=clock).calls == 0
+    clock.advance(delivery.backoff(1) + dt.timedelta(seconds=1))
+    assert deliver_pending(clock=clock).delivered == 1
+    row.refresh_from_db()
+    assert row.status == Status.DELIVERED and row.attempts == 2
+    outcomes = list(row.deliveries.order_by("started_at").values_list("outcome", "http_status"))
+    assert outcomes == [(Outcome.UNREACHABLE, 500), (Outcome.OK, None)]
+    assert len(fake_clerk.calls("/orders", "DELETE")) == 2
+
+
+def test_clerk_down_keeps_rows_pending_with_growing_backoff(fake_clerk, clock):
+    fake_clerk.behave("/customers", "error500", "status:503", "status:429")
+    queue_deletions(object_type="customers", ids=[1], reason=Reason.WITHDRAWAL)
+    waits = []
+    for _ in range(3):
+        deliver_pending(clock=clock)
+        row = ClerkDeletion.objects.get()
+        waits.append(row.next_attempt_at - clock.now)
+        clock.advance(waits[-1])
+    assert waits[0] < waits[1] < waits[2]
+    assert row.status == Status.PENDING  # never given up on while Clerk is unreachable
+    assert deliver_pending(clock=clock).delivered == 1
+
+
+def test_kill_between_send_and_acknowledgement_resends_next_run(fake_clerk, clock):
+    queue_deletions(object_type="customers", ids=[1, 2], reason=Reason.WITHDRAWAL)
+    with mock.patch.object(delivery, "acknowledge", side_effect=KeyboardInterrupt("killed")):
+        with pytest.raises(KeyboardInterrupt):
+            deliver_pending(clock=clock)
+    assert sent_ids(fake_clerk) == [[1, 2]]  # Clerk got it...
+    assert set(statuses().values()) == {Status.PENDING}  # ...but we never heard: not lost
+    assert set(DeliveryAttempt.objects.values_list("outcome", flat=True)) == {Outcome.IN_FLIGHT}
+    # Another worker does not steal the leased rows while the lease runs...
+    assert deliver_pending(clock=clock).calls == 0
+    # ...and sends them again once it has expired: a duplicate, which is harmless.
+    clock.advance(LEASE + dt.timedelta(seconds=1))
+    assert deliver_pending(clock=clock).delivered == 2
+    assert sent_ids(fake_clerk) == [[1, 2], [1, 2]]
+    assert set(statuses().values()) == {Status.DELIVERED}
+
+
+def test_batches_hold_at_most_100_ids_per_call(fake_clerk, clock):
+    queue_deletions(object_type="orders", ids=range(1, 251), reason=Reason.AGED_OUT)
+    queue_deletions(object_type="products", ids=range(1, 121), reason=Reason.DELETED)
+    report = deliver_pending(clock=clock)
+    assert report.delivered == 370
+    order_batches = sent_ids(fake_clerk, "/orders")
+    product_batches = sent_ids(fake_clerk, "/products")
+    assert [len(b) for b in order_batches] == [100, 100, 50]
+    assert [len(b) for b in product_batches] == [100, 20]
+    assert sorted(i for b in order_batches for i in b) == list(range(1, 251))
+
+
+def test_refusals_are_capped_then_the_row_fails_and_can_be_retried(fake_clerk, clock):
+    fake_clerk.behave("/pages", *["status:403"] * MAX_REFUSALS)
+    queue_deletions(object_type="pages", ids=[5], reason=Reason.DELETED)
+    for _ in range(MAX_REFUSALS):
+        deliver_pending(clock=clock)
+        clock.advance(dt.timedelta(days=1))
+    row = ClerkDeletion.objects.get()
+    assert row.status == Status.FAILED and row.refusals == MAX_REFUSALS
+    assert row.deliveries.filter(outcome=Outcome.REFUSED).count() == MAX_REFUSALS
+    assert deliver_pending(clock=clock).calls == 0
+    ClerkDeletion.objects.filter(pk=row.pk).update(status=Status.PENDING, refusals=0, next_attempt_at=clock.now)
+    assert deliver_pending(clock=clock).delivered == 1
+
+
+def test_forget_sends_the_email_once_then_forgets_it_locally(fake_clerk, clock):
+    queue_forget(reason=Reason.ERASURE, email="mario@example.com")
+    queue_forget(reason=Reason.ERASURE, customer_id=12)
+    assert deliver_pending(clock=clock).delivered == 2
+    bodies = [c.body for c in fake_clerk.calls("/privacy/forget", "POST")]
+    assert {"email": "mario@example.com"}.items() <= bodies[0].items()
+    assert {"customer": 12}.items() <= bodies[1].items()
+    assert list(ClerkDeletion.objects.values_list("email", flat=True)) == ["", ""]
+
+
+def test_deletion_of_a_customer_back_in_the_feed_is_superseded(fake_clerk, clock):
+    c = CustomerFactory()
+    ConsentRecordFactory(customer=c, granted=True)  # re-granted after a withdrawal was queued
+    queue_deletions(object_type="customers", ids=[c.pk, 999], reason=Reason.WITHDRAWAL)
+    report = deliver_pending(clock=clock)
+    assert (report.superseded, report.delivered) == (1, 1)
+    assert sent_ids(fake_clerk) == [[999]]
+    assert statuses() == {c.pk: Status.SUPERSEDED, 999: Status.DELIVERED}
+
+
+def test_two_workers_claim_disjoint_rows(clock):
+    queue_deletions(object_type="customers", ids=range(1, 151), reason=Reason.AGED_OUT)
+    first = claim_batch(now=clock.now)
+    second = claim_batch(now=clock.now)
+    assert len(first.rows) == 100 and len(second.rows) == 50
+    assert not set(first.ids) & set(second.ids)
+    assert claim_batch(now=clock.now) is None
+
+
+def test_clerk_sync_one_shot_prints_a_summary(fake_clerk, capsys):
+    queue_deletions(object_type="categories", ids=[4], reason=Reason.DELETED)
+    call_command("clerk_sync")
+    assert "1 delivered" in capsys.readouterr().out
+    assert len(fake_clerk.calls("/categories", "DELETE")) == 1
+
+
+def test_clerk_sync_refuses_to_run_without_keys(settings):
+    settings.CLERK_PRIVATE_KEY = ""
+    with pytest.raises(CommandError, match="CLERK_PRIVATE_KEY"):
+        call_command("clerk_sync")
+
+
+def test_clerk_sync_loop_delivers_and_stops_on_signal(fake_clerk, capsys):
+    from gdpr.management.commands import clerk_sync
+
+    queue_deletions(object_type="customers", ids=[1], reason=Reason.WITHDRAWAL)
+    command = clerk_sync.Command()
+    real = clerk_sync.deliver_pending
+
+    def deliver_then_stop():
+        report = real()
+        command._stop(15, None)
+        return report
+
+    with mock.patch.object(clerk_sync, "deliver_pending", deliver_then_stop), mock.patch("signal.signal"):
+        call_command(command, "--loop", "--interval", "0.1")
+    out = capsys.readouterr().out
+    assert "1 delivered" in out and "aged out" in out and "stopped" in out
+    assert ClerkDeletion.objects.get().status == Status.DELIVERED
+
+
+def test_latest_deletion_time_is_the_newest_queued_row():
+    assert latest_deletion_time() is None
+    queue_deletions(object_type="products", ids=[1], reason=Reason.DELETED)
+    first = latest_deletion_time()
+    queue_deletions(object_type="products", ids=[2], reason=Reason.DELETED)
+    assert latest_deletion_time() >= first
