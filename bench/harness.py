@@ -271,9 +271,14 @@ class Response:
 class Client:
     """A small HTTP/1.1 client for loopback servers (refuses anything else).
 
-    One connection, reopened when the server closes it (gunicorn's sync workers close after
-    every response). `seconds` is from sending the request to the last byte of the body.
+    One keep-alive connection, reopened when the server closed it (gunicorn's sync workers
+    close after every response; gthread closes idle ones after `keepalive` seconds). A request
+    that fails on a reused connection before any response byte is retried once on a new one,
+    as browsers and `requests` do. `seconds` runs from sending the request to the last byte.
     """
+
+    # Close a connection idle longer than this ourselves (gunicorn's default keepalive is 2-5 s).
+    IDLE_SECONDS = 1.0
 
     def __init__(self, base_url: str, *, headers: dict[str, str] | None = None, timeout: float = 120.0) -> None:
         parts = urlsplit(base_url)
@@ -283,30 +288,43 @@ class Client:
         self.headers = {"Host": "127.0.0.1", "X-Forwarded-Proto": "https", **(headers or {})}
         self.timeout = timeout
         self._conn: http.client.HTTPConnection | None = None
+        self._last_used = 0.0
 
-    def _connection(self) -> http.client.HTTPConnection:
+    def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
+        if self._conn is not None and time.monotonic() - self._last_used > self.IDLE_SECONDS:
+            self.close()
+        reused = self._conn is not None
         if self._conn is None:
             self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
-        return self._conn
+        return self._conn, reused
 
     def get(self, path: str) -> Response:
-        conn = self._connection()
-        started = time.perf_counter()
-        try:
-            conn.request("GET", path, headers=self.headers)
-            resp = conn.getresponse()
-            body = resp.read()
-        except (http.client.HTTPException, OSError):
-            self.close()
-            raise
-        seconds = time.perf_counter() - started
-        if resp.will_close:
-            self.close()
-        return Response(resp.status, body, seconds, {k.lower(): v for k, v in resp.getheaders()})
+        for attempt in (1, 2):
+            conn, reused = self._connection()
+            started = time.perf_counter()
+            try:
+                conn.request("GET", path, headers=self.headers)
+                resp = conn.getresponse()
+                body = resp.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self.close()
+                if reused and attempt == 1:
+                    continue
+                raise
+            except (http.client.HTTPException, OSError):
+                self.close()
+                raise
+            seconds = time.perf_counter() - started
+            self._last_used = time.monotonic()
+            if resp.will_close:
+                self.close()
+            return Response(resp.status, body, seconds, {k.lower(): v for k, v in resp.getheaders()})
+        raise AssertionError("unreachable")
 
     def stream(self, path: str) -> tuple[http.client.HTTPResponse, float]:
         """Open a response without reading its body (the caller reads it, then calls close())."""
-        conn = self._connection()
+        self.close()
+        conn, _ = self._connection()
         started = time.perf_counter()
         conn.request("GET", path, headers=self.headers)
         return conn.getresponse(), started

@@ -76,15 +76,20 @@ def feed_ids(feed_name: str) -> set[int]:
 
 # --- walkers ---------------------------------------------------------------------------------
 def walker_main(index: int, feed: str, limit: int, token: str, base_url: str, database_url: str,
-                stop_at: float, max_walks: int, out_path: str) -> None:
-    """Repeat full walks of `feed` until `stop_at`; pickle every walk's record to `out_path`."""
+                stop_at: float, max_walks: int, out_path: str, control: bool = False, abort=None) -> None:
+    """Repeat full walks of `feed` until `stop_at`; pickle every walk's record to `out_path`.
+
+    `control`: walk the naive peer's LimitOffsetPagination (plain SQL OFFSET) instead of the
+    project, as a negative control: its walks are expected to skip or repeat rows.
+    """
     walks, requests = [], []
     error = ""
     try:
         django_setup(database_url)
         client = Client(base_url, headers={"X-Clerk-Authorization": f"Bearer {token}"}, timeout=60)
+        label = None if control else feed  # the control's requests are not the project's
         for _ in range(max_walks):
-            if time.time() > stop_at:
+            if time.time() > stop_at or (abort is not None and abort.is_set()):
                 break
             t0 = time.time()
             before = feed_ids(feed)
@@ -92,20 +97,24 @@ def walker_main(index: int, feed: str, limit: int, token: str, base_url: str, da
             offset, pages, complete, stopped = 0, 0, False, ""
             max_pages = 2 * (len(before) // limit) + 20
             walk_deadline = time.time() + 600
-            while pages < max_pages and time.time() < walk_deadline:
+            while pages < max_pages and time.time() < walk_deadline and not (abort and abort.is_set()):
                 started = time.time()
+                path = (f"/peer/products/?limit={limit}&offset={offset}" if control
+                        else f"/feed/{feed}.json?limit={limit}&offset={offset}")
                 try:
-                    r = client.get(f"/feed/{feed}.json?limit={limit}&offset={offset}")
+                    r = client.get(path)
                 except OSError as exc:
-                    requests.append((started, None, 0, feed))
+                    requests.append((started, None, 0, label))
                     stopped = f"connection error at offset {offset}: {exc}"
                     break
-                requests.append((started, r.seconds, r.status, feed))
+                requests.append((started, r.seconds, r.status, label))
                 pages += 1
                 if r.status != 200:
                     stopped = f"HTTP {r.status} at offset {offset}: {r.body[:200]!r}"
                     break
                 items = orjson.loads(r.body)
+                if control:
+                    items = items["results"]
                 if not items:
                     complete = True
                     break
@@ -114,7 +123,7 @@ def walker_main(index: int, feed: str, limit: int, token: str, base_url: str, da
             after = feed_ids(feed)
             t1 = time.time()
             walks.append({
-                "walker": index, "feed": feed, "limit": limit, "t0": t0, "t1": t1, "pages": pages,
+                "walker": index, "control": control, "feed": feed, "limit": limit, "t0": t0, "t1": t1, "pages": pages,
                 "complete": complete, "stopped": stopped, "before": before, "after": after,
                 "walked": walked,
             })
@@ -287,6 +296,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--consent-rate", type=float, default=5.0, help="consent changes per second")
     parser.add_argument("--delete-every", type=int, default=25, help="a product deletion every N changes")
     parser.add_argument("--skip-seed", action="store_true")
+    parser.add_argument("--control", action="store_true",
+                        help="add a walker on the naive peer's OFFSET paging (a negative control: "
+                             "its walks should come out inexact, proving the check can fail)")
     args = parser.parse_args(argv)
 
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -295,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     scale = seed_pg.SCALES["load"]
     if not args.skip_seed:
         seed_pg.build(args.database_url, scale)
-    if not (REPO / "shop" / "management" / "commands" / "import_shop.py").exists():
+    if not list(REPO.glob("*/management/commands/import_shop.py")):
         log("manage.py import_shop does not exist yet: no import loop can run")
         return 2
 
@@ -326,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
             started = time.time()
             stop_at = started + args.duration
             # The mutators run until the last walk ends (bounded: the walks' own bound + a margin).
-            stop = ctx.Event()
+            stop, abort = ctx.Event(), ctx.Event()
             mut_stop = stop_at + 900
             children.append(ctx.Process(target=import_loop, name="import", args=(
                 args.database_url, stop, mut_stop, args.import_pause, args.import_batch, str(import_log),
@@ -341,7 +353,15 @@ def main(argv: list[str] | None = None) -> int:
                 walker_outs.append(out_path)
                 children.append(ctx.Process(target=walker_main, name=f"walker-{i + 1}", args=(
                     i + 1, feed, limit, tokens[i], server.base_url, args.database_url, stop_at,
-                    args.max_walks, str(out_path))))
+                    args.max_walks, str(out_path), False, abort)))
+            if args.control:
+                peer_env = dict(env, DJANGO_SETTINGS_MODULE="bench.peer.settings")
+                peer = start_gunicorn(procs, "peer", "clerkfeeds.wsgi:application", peer_env, run_dir, config=conf)
+                out_path = run_dir / "walker-control.pickle"
+                walker_outs.append(out_path)
+                children.append(ctx.Process(target=walker_main, name="walker-control", args=(
+                    0, "products", 1000, "", peer.base_url, args.database_url, stop_at,
+                    args.max_walks, str(out_path), True, abort)))
             for child in children:
                 child.start()
             log(f"{args.walkers} walkers, an import loop and an admin loop running for ~{args.duration:.0f}s …")
@@ -349,6 +369,10 @@ def main(argv: list[str] | None = None) -> int:
             for child in walkers:
                 child.join(timeout=max(1.0, stop_at + 700 - time.time()))
             walk_end = time.time()
+        except BaseException:
+            if children:
+                abort.set()  # interrupted or failed: the walkers stop at their next page
+            raise
         finally:
             if children:
                 stop.set()
@@ -373,7 +397,9 @@ def main(argv: list[str] | None = None) -> int:
             errors.append(data["error"])
     consent_customers = {c for m in mutations if m["kind"] == "consent" for c in m["ids"]}
     orders_of = orders_by_customer(args.database_url, consent_customers)
-    verdicts = [judge(w, changed_ids(w, mutations, orders_of)) for w in walks]
+    verdicts = [judge(w, changed_ids(w, mutations, orders_of)) for w in walks if not w["control"]]
+    control = [judge(w, changed_ids(w, mutations, orders_of)) for w in walks if w["control"]]
+    requests = [r for r in requests if r[3] is not None]
     statuses = Counter(str(s) for _, _, s, _ in requests)
     latencies = [s for _, s, status, _ in requests if s is not None]
     first = min((t for t, _, _, _ in requests), default=started)
@@ -395,7 +421,8 @@ def main(argv: list[str] | None = None) -> int:
         "imported_products": sum(len(m["ids"]) for m in imports),
         "consent_changes": len(consents), "consent_errors": sum(1 for m in consents if m["error"]),
         "products_deleted": sum(m["deleted"] for m in deletes), "errors": errors,
-        "verdicts": verdicts,
+        "verdicts": verdicts, "control_walks": len(control),
+        "control_inexact": sum(not v["exact"] for v in control), "control_verdicts": control,
     })
     (run_dir / "results.json").write_text(json.dumps(results, indent=1, default=str))
     failed_imports = [m for m in imports if m["rc"] != 0][:2]
@@ -429,6 +456,8 @@ def report(r: dict) -> str:
         f"| HTTP statuses | {', '.join(f'{s}: {n:,}' for s, n in sorted(r['statuses'].items()))} |",
         f"| 5xx or connection errors | {r['server_errors']} |",
         f"| walks exact / walks | {r['walks_exact']} / {r['walks']} ({', '.join(f'{k}: {n}' for k, n in sorted(r['walks_by_feed'].items()))}) |",
+        *([f"| negative control: walks of the naive peer's OFFSET paging that were inexact | "
+           f"{r['control_inexact']} / {r['control_walks']} |"] if r.get("control_walks") else []),
         f"| concurrent imports (import_shop runs, products) | {r['imports']} runs ({r['imports_failed']} failed), {r['imported_products']:,} products |",
         f"| concurrent consent changes (ledger) / product deletions | {r['consent_changes']:,} ({r['consent_errors']} refused) / {r['products_deleted']} |",
     ]

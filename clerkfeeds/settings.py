@@ -29,7 +29,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "drf_spectacular",
     "shop",
     "gdpr",
     "feeds",
@@ -176,18 +175,6 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": [],
     "EXCEPTION_HANDLER": "feeds.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-}
-
-SPECTACULAR_SETTINGS = {
-    "TITLE": "clerkfeeds",
-    "DESCRIPTION": "Clerk.io data feeds: products, categories, orders, customers, pages.",
-    "VERSION": "1.0.0",
-    "SERVE_INCLUDE_SCHEMA": False,
-    # The feeds' OpenAPI document is written by hand (feeds/openapi.py, served at
-    # /api/schema/): the generator's guesses about the streaming FeedView would only be noise
-    # in `check --deploy`.
-    "ENABLE_DJANGO_DEPLOY_CHECK": False,
 }
 
 # --- Logging ---------------------------------------------------------------------------------

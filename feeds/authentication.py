@@ -126,7 +126,7 @@ def _basic_credentials(header: str) -> tuple[str, str]:
 
 def _same(given: str, expected: str) -> bool:
     return hmac.compare_digest(
-        hashlib.sha256(given.encode("utf-8", "surrogateescape")).digest(),
+        hashlib.sha256(given.encode("utf-8")).digest(),
         hashlib.sha256(expected.encode("utf-8")).digest(),
     )
 

@@ -52,10 +52,6 @@ class Texts:
         self.language = language
 
     @property
-    def multilingual(self) -> bool:
-        return bool(self.languages) and self.language is None
-
-    @property
     def reads_translations(self) -> bool:
         return bool(self.languages)
 

@@ -30,9 +30,8 @@ from django.utils import timezone
 
 from clerkfeeds.clerk_api import ClerkRefused, ClerkUnreachable, get_client
 from feeds import walks
-from feeds.models import ImportRun
 from feeds.params import FeedParams
-from feeds.registry import FEEDS
+from feeds.registry import FEEDS, SINGLE_FEED
 from feeds.rules import ATTRIBUTE_NAME_RE, feed_errors
 from feeds.stream import feed_chunks
 from gdpr.models import ClerkDeletion, Status
@@ -253,7 +252,7 @@ def check_outbox(options: Options) -> Result:
     now = timezone.now()
     failed = ClerkDeletion.objects.filter(status=Status.FAILED).count()
     pending = ClerkDeletion.objects.filter(status=Status.PENDING)
-    summary = pending.order_by("created_at").values_list("created_at", flat=True).first()
+    oldest = pending.order_by("created_at").values_list("created_at", flat=True).first()
     count = pending.count()
     retried = pending.filter(attempts__gte=options.outbox_warn_attempts).count()
     if failed:
@@ -261,9 +260,9 @@ def check_outbox(options: Options) -> Result:
             "outbox", Level.FAILURE,
             f"{failed} deletion(s) refused by Clerk for good: see the outbox in the admin (GDPR: they must reach Clerk)",
         )
-    if summary is None:
+    if oldest is None:
         return Result("outbox", Level.OK, "no deletion waiting for Clerk")
-    age = now - summary
+    age = now - oldest
     waiting = f"{count} deletion(s) waiting, the oldest for {walks.format_age(age)}"
     if age >= dt.timedelta(minutes=options.outbox_fail_minutes):
         return Result("outbox", Level.FAILURE, f"outbox stuck: {waiting}: is the clerk_sync worker running, is Clerk reachable?")
@@ -279,31 +278,21 @@ def check_imports(options: Options) -> Result:
     """What Clerk fetched lately: the newest complete walk per feed (information, and staleness)."""
     now = timezone.now()
     latest = walks.latest_complete_walks()
-    newest_failed = _feeds_whose_newest_run_failed()
-    lines = tuple(latest[name].describe(now=now) for name in [*FEEDS, "all"] if name in latest)
-    if not latest:
-        return Result("imports", Level.OK, "no complete import by Clerk recorded yet", tuple(f"{n}: latest walk failed" for n in newest_failed))
-    stale = [
-        name for name, walk in latest.items()
-        if now - walk.finished_at > dt.timedelta(hours=options.import_max_age_hours)
-    ]
-    details = lines + tuple(f"{n}: latest walk failed" for n in newest_failed)
-    if stale or newest_failed:
-        problems = []
-        if stale:
-            problems.append(f"no complete import for {options.import_max_age_hours} h: {', '.join(stale)}")
-        if newest_failed:
-            problems.append(f"latest walk failed: {', '.join(newest_failed)}")
+    failed = walks.feeds_whose_latest_walk_failed()
+    details = tuple(latest[name].describe(now=now) for name in [*FEEDS, SINGLE_FEED] if name in latest)
+    details += tuple(f"{name}: latest walk failed" for name in failed)
+    max_age = dt.timedelta(hours=options.import_max_age_hours)
+    stale = [name for name, walk in latest.items() if now - walk.finished_at > max_age]
+    problems = []
+    if stale:
+        problems.append(f"no complete import for {options.import_max_age_hours} h: {', '.join(stale)}")
+    if failed:
+        problems.append(f"latest walk failed: {', '.join(failed)}")
+    if problems:
         return Result("imports", Level.WARNING, "; ".join(problems), details)
+    if not latest:
+        return Result("imports", Level.OK, "no complete import by Clerk recorded yet")
     return Result("imports", Level.OK, f"{len(latest)} feed(s) imported by Clerk", details)
-
-
-def _feeds_whose_newest_run_failed() -> list[str]:
-    newest: dict[str, str] = {}
-    recent = ImportRun.objects.exclude(outcome=ImportRun.Outcome.RUNNING).order_by("-started_at", "-id")
-    for feed, outcome in recent.values_list("feed", "outcome")[:200]:
-        newest.setdefault(feed, outcome)
-    return sorted(feed for feed, outcome in newest.items() if outcome == ImportRun.Outcome.FAILED)
 
 
 # --- running them --------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ class FeedSecurityMiddleware:
             return error_response(HTTPSRequired())
         throttle = AuthFailureThrottle()
         if not throttle.allow_request(request):
-            return error_response(TooManyRequests(headers={"Retry-After": str(throttle.retry_after())}))
+            return self._secure(error_response(TooManyRequests(headers={"Retry-After": str(throttle.retry_after())})))
         response = self.get_response(request)
         if response.status_code in FAILURE_STATUSES:
             throttle.record_failure(request)

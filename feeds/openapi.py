@@ -57,11 +57,6 @@ _KIND_SCHEMAS: dict[str, dict[str, Any]] = {
 _SCALAR = {"type": ["string", "number", "boolean"]}
 
 
-def _optional_fields() -> dict[str, dict[str, str]]:
-    # The rules keep this table module-private; it is the same table they check against.
-    return rules._OPTIONAL_FIELDS
-
-
 def _ref(section: str, name: str) -> dict[str, str]:
     return {"$ref": f"#/components/{section}/{name}"}
 
@@ -84,7 +79,7 @@ def _text_schema(languages: tuple[str, ...]) -> dict[str, Any]:
 
 def _object_schema(type_name: str, languages: tuple[str, ...]) -> dict[str, Any]:
     required = rules.REQUIRED_FIELDS[type_name]
-    optional = _optional_fields()[type_name]
+    optional = rules.OPTIONAL_FIELDS[type_name]
     properties = {}
     for name, kind in {**required, **optional}.items():
         properties[name] = _text_schema(languages) if kind == "text" else dict(_KIND_SCHEMAS[kind])

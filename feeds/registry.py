@@ -10,6 +10,7 @@ from django.db.models import Max
 from feeds.base import Feed, unix_time
 from feeds.declarations import CategoryFeed, CustomerFeed, OrderFeed, PageFeed, ProductFeed
 from feeds.errors import FeedNotFound
+from gdpr.outbox import latest_deletion_time
 
 # In the order the single feed writes its sections (Clerk's guide).
 FEEDS: dict[str, type[Feed]] = {
@@ -35,13 +36,14 @@ def data_changed_at() -> int:
     Clerk compares it with the previous import's and skips an unchanged feed, so it must move
     whenever any feed could read differently. It is the newest change time over *all* rows of
     every feed's table, eligible or not: a withdrawal moves the customer's `updated_at` and
-    removes them from the feed, and that removal is a change too. 0 when there is no data.
-
-    Extend it here (for example with the GDPR outbox's newest entry) so it stays one function.
+    removes them from the feed, and that removal is a change too. A hard deletion or a customer
+    ageing out of the GDPR window leaves no row to read: both queue a deletion for Clerk in the
+    GDPR outbox, so its newest entry counts as well. 0 when there is no data.
     """
     newest = [
         feed.model._default_manager.aggregate(newest=Max(feed.modified_field))["newest"]
         for feed in FEEDS.values()
     ]
+    newest.append(latest_deletion_time())
     present = [moment for moment in newest if moment is not None]
     return unix_time(max(present)) if present else 0

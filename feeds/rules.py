@@ -27,6 +27,7 @@ __all__ = [
     "ATTRIBUTE_NAME_RE",
     "FEED_TYPES",
     "ORDER_KEYS",
+    "OPTIONAL_FIELDS",
     "ORDER_LINE_KEYS",
     "REQUIRED_FIELDS",
     "TEXT_ATTRIBUTES",
@@ -39,8 +40,10 @@ ATTRIBUTE_NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")
 
 FEED_TYPES = ("products", "categories", "orders", "customers", "pages")
 
-# Kinds of value a field must hold. "text" is a string, or a language object when the feed is
-# multi-language; "id" and "time" are integers (bools are not integers here).
+# Kinds of value a field must hold (the values of REQUIRED_FIELDS and OPTIONAL_FIELDS, a public
+# vocabulary: the OpenAPI description maps each to a JSON Schema). "text" is a string, or a
+# language object when the feed is multi-language; "id", "int" and "time" are integers (bools
+# are not integers here); "ids" an array of ids; "order_lines" an order's products.
 _TEXT, _STR, _ID, _TIME, _NUMBER, _INT, _BOOL, _IDS = (
     "text", "str", "id", "time", "number", "int", "bool", "ids"
 )
@@ -57,7 +60,7 @@ REQUIRED_FIELDS: dict[str, dict[str, str]] = {
 }
 
 # Optional attributes whose type Clerk's guide fixes.
-_OPTIONAL_FIELDS: dict[str, dict[str, str]] = {
+OPTIONAL_FIELDS: dict[str, dict[str, str]] = {
     "products": {
         "list_price": _NUMBER, "brand": _STR, "index": _BOOL, "reviews_amount": _INT,
         "reviews_avg": _NUMBER,
@@ -68,11 +71,13 @@ _OPTIONAL_FIELDS: dict[str, dict[str, str]] = {
     "pages": {"image": _TEXT},
 }
 
+# The former private name (read by feeds/openapi.py); use OPTIONAL_FIELDS.
+
 # Text attributes that carry one text per language in a multi-language feed.
 TEXT_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     type_name: tuple(
         name
-        for fields in (REQUIRED_FIELDS[type_name], _OPTIONAL_FIELDS[type_name])
+        for fields in (REQUIRED_FIELDS[type_name], OPTIONAL_FIELDS[type_name])
         for name, kind in fields.items()
         if kind == _TEXT
     )
@@ -80,7 +85,7 @@ TEXT_ATTRIBUTES: dict[str, tuple[str, ...]] = {
 }
 
 # Orders are closed: Clerk refuses any attribute beyond these.
-ORDER_KEYS = frozenset(REQUIRED_FIELDS["orders"]) | frozenset(_OPTIONAL_FIELDS["orders"])
+ORDER_KEYS = frozenset(REQUIRED_FIELDS["orders"]) | frozenset(OPTIONAL_FIELDS["orders"])
 ORDER_LINE_KEYS = frozenset({"id", "quantity", "price"})
 
 # Beyond 64 bits orjson refuses to encode an int and Clerk could not store it.
@@ -105,7 +110,7 @@ def object_errors(type_name: str, obj: Any, *, languages: Sequence[str] = ()) ->
         if not isinstance(name, str) or not ATTRIBUTE_NAME_RE.match(name):
             errors.append(f"attribute name {name!r} is not made of A-Z, a-z, 0-9 and _")
     required = REQUIRED_FIELDS[type_name]
-    optional = _OPTIONAL_FIELDS[type_name]
+    optional = OPTIONAL_FIELDS[type_name]
     for name, kind in required.items():
         if name not in obj:
             errors.append(f"required field {name!r} is missing")

@@ -66,10 +66,16 @@ class FeedStream:
     def content_type(self) -> str:
         return encoding.CONTENT_TYPES[self.fmt]
 
-    def _counted(self, objects: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    def counted(self, objects: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """`objects`, counted into `rows` as they pass."""
         for obj in objects:
             self.rows += 1
             yield obj
+
+    def body(self, pieces: Iterator[bytes]) -> FeedStream:
+        """Stream `pieces` as chunks, poisoned if producing them fails (`feeds.encoding`)."""
+        self._chunks = encoding.guarded(encoding.chunked(pieces))
+        return self
 
 
 def feed_chunks(
@@ -99,17 +105,16 @@ def feed_chunks(
         ]
         # The first section is opened now (see the docstring); the others when they begin.
         readers[0].open()
-        sections = ((reader.feed.name, stream._counted(reader.objects())) for reader in readers)
+        sections = ((reader.feed.name, stream.counted(reader.objects())) for reader in readers)
         pieces = encoding.single_feed(sections, config)
     else:
         feed = feed_class(name)(now=now, languages=languages, language=params.language)
         reader = _PageReader(feed, params=params, client=client)
         reader.open()
-        objects = stream._counted(reader.objects())
+        objects = stream.counted(reader.objects())
         pieces = encoding.json_array(objects) if fmt == encoding.JSON else encoding.ndjson_lines(objects)
 
-    stream._chunks = encoding.guarded(encoding.chunked(pieces))
-    return stream
+    return stream.body(pieces)
 
 
 def modified_since(now: dt.datetime, days: int | None) -> dt.datetime | None:

@@ -28,6 +28,7 @@ from feeds.params import FeedParams, parse_params
 from feeds.registry import FEEDS, SINGLE_FEED, feed_class
 from feeds.signals import page_served
 from feeds.stream import FeedStream, feed_chunks
+from feeds.throttling import client_address
 
 access_log = logging.getLogger("feeds.access")
 
@@ -106,7 +107,7 @@ class UnknownFeedView(FeedView):
 
 def client_identity(request: HttpRequest | Request) -> str:
     """Who asks, for cursors and logs: the security layer's `clerk_client_id`, else the address."""
-    return getattr(request, "clerk_client_id", None) or request.META.get("REMOTE_ADDR", "") or ""
+    return getattr(request, "clerk_client_id", None) or client_address(request)
 
 
 def _prefers_ndjson(request: Request) -> bool:

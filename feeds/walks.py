@@ -169,6 +169,14 @@ def latest_complete_walks() -> dict[str, WalkSummary]:
     }
 
 
+def feeds_whose_latest_walk_failed() -> list[str]:
+    """Feeds whose newest finished walk failed (one query), sorted by name."""
+    finished = ImportRun.objects.exclude(outcome=ImportRun.Outcome.RUNNING)
+    newest = finished.filter(feed=OuterRef("feed")).order_by("-started_at", "-id").values("pk")[:1]
+    failed = finished.filter(pk=Subquery(newest), outcome=ImportRun.Outcome.FAILED)
+    return sorted(failed.values_list("feed", flat=True))
+
+
 def format_age(age: dt.timedelta) -> str:
     """A short, rounded-down age: "40 s", "12 min", "3 h", "2 d"."""
     seconds = max(int(age.total_seconds()), 0)

@@ -32,7 +32,7 @@ from gdpr.erasure import NothingToErase, erase_person
 from gdpr.export import consent_rows, csv_lines
 from gdpr.ledger import ConsentChange, record_consents
 from gdpr.models import ClerkDeletion, ConsentRecord, DeliveryAttempt, Erasure, Purpose, Source, Status
-from gdpr.policy import reason_label, with_eligibility
+from gdpr.policy import reason_label, with_consent_state, with_eligibility
 from shop.models import Customer
 
 CONSENT_STATES = {True: _("granted"), False: _("withdrawn"), None: _("no record")}
@@ -293,6 +293,9 @@ class CustomerAdmin(admin.ModelAdmin):
                         )
                     )
                     self.message_user(request, message % {"count": len(changes)}, messages.SUCCESS)
+                    outranked = _outranked(changes, purpose=data["purpose"], granted=granted)
+                    if outranked:
+                        self.message_user(request, _outranked_message(outranked), messages.WARNING)
                     if skipped:
                         self.message_user(request, _skipped_message(skipped), messages.WARNING)
                     return None
@@ -338,6 +341,23 @@ class CustomerAdmin(admin.ModelAdmin):
             self, request, targets, template="admin/gdpr/erase_confirmation.html",
             title=_("Erase people (right to erasure)"), form=form, action="erase_selected",
         )
+
+
+def _outranked(changes, *, purpose: str, granted: bool) -> int:
+    """How many of the customers still hold the opposite state: a later record outranks ours."""
+    state = "sharing_consent" if purpose == Purpose.THIRD_PARTY_SHARING else "marketing_consent"
+    ids = [c.customer_id for c in changes]
+    return with_consent_state(Customer.objects.filter(pk__in=ids)).exclude(**{state: granted}).count()
+
+
+def _outranked_message(count: int) -> str:
+    return ngettext(
+        "For %(count)d customer a later record still decides the state: the record was added to "
+        "the history but changes nothing now.",
+        "For %(count)d customers a later record still decides the state: the record was added to "
+        "the history but changes nothing now.",
+        count,
+    ) % {"count": count}
 
 
 def _skipped_message(count: int) -> str:

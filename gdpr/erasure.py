@@ -65,6 +65,7 @@ def erase_person(
     Raises `NothingToErase` when nothing matches (nothing is written then). Erasing again is
     harmless: already blank rows stay blank and the Clerk calls are idempotent.
     """
+    email = (email or "").strip()
     if bool(email) == (customer_id is not None):
         raise ValueError("erase_person takes exactly one of email or customer_id")
     now = timezone.now()

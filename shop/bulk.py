@@ -33,8 +33,15 @@ def _postgresql() -> bool:
 @contextmanager
 def _binding_cursor():
     connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
+    # Driver errors become Django's (IntegrityError, DataError…), as through Django's cursors.
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         yield cursor
+
+
+def decimal_digits() -> int:
+    """How many significant digits of a decimal the database keeps exactly."""
+    # Django stores decimals on SQLite as doubles and reads them back with 15 digits.
+    return 15 if connection.vendor == "sqlite" else 18
 
 
 def _fields(model: type[Model], columns: Sequence[str]) -> list[Field]:

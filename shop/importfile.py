@@ -202,7 +202,8 @@ class ImportFile:
     def _section(self, key: str, present: set[str]) -> str:
         if key not in SECTIONS:
             raise UnreadableFile(
-                f'unknown section "{key}": the single feed holds {", ".join(TYPES)} and config'
+                f'unknown section "{key}": the single feed holds {", ".join(TYPES)} and config '
+                "(a JSON array or NDJSON of one type needs --type)"
             )
         if key in present:
             raise UnreadableFile(f'the section "{key}" appears twice')
@@ -227,8 +228,10 @@ class ImportFile:
                 yield Item(f"line {number}", decode(line.decode("utf-8")))
             except UnicodeDecodeError:
                 yield Item(f"line {number}", error="is not UTF-8 text")
-            except ValueError as exc:  # json.JSONDecodeError and NaN/Infinity
-                yield Item(f"line {number}", error=f"is not valid JSON ({_first_line(exc)})")
+            except json.JSONDecodeError as exc:
+                yield Item(f"line {number}", error=f"is not valid JSON ({exc.msg} at column {exc.colno})")
+            except ValueError as exc:  # NaN, Infinity
+                yield Item(f"line {number}", error=f"is not valid JSON ({exc})")
         if on_read is not None and read:
             on_read(read)
 
@@ -265,10 +268,8 @@ def _first_line(exc: Exception) -> str:
 def _json_error(exc: Exception, section: str | None, index: int) -> str:
     reason = _first_line(exc)
     where = ""
-    if section is not None and index >= 0:
-        where = f" in {section} at index {index}"
-    elif section is not None:
-        where = f" in {section}"
+    if section is not None:
+        where = f" (in {section}, at index {index})" if index >= 0 else f" (in {section})"
     if "premature EOF" in reason:
-        return f"the JSON ends in the middle{where}: is the file truncated? ({reason})"
-    return f"not valid JSON{where} ({reason})"
+        return f"the JSON ends too early{where}: is the file truncated? ({reason})"
+    return f"not valid JSON{where}: {reason}"

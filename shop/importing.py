@@ -48,7 +48,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import Model
 from django.utils import timezone
 
-from shop.bulk import fetch_rows, insert_rows, upsert_rows
+from shop.bulk import decimal_digits, fetch_rows, insert_rows, upsert_rows
 from shop.importfile import ImportFile, Item, Outline, collect_links
 from shop.models import Category, Customer, Order, OrderLine, Page, Product, ProductCategory
 from shop.validation import (
@@ -201,7 +201,7 @@ class _Importer:
         self.ledger = ledger
         self.batch_size = batch_size
         check: ConsentCheck | None = ledger.check if ledger is not None else None
-        self.rules = Rules(languages=settings.CLERK_LANGUAGES, consent_check=check)
+        self.rules = Rules(languages=settings.CLERK_LANGUAGES, consent_check=check, price_digits=decimal_digits())
         self.result = ImportResult()
 
     def import_type(self, type_name: str, items: Iterator[Item], outline: Outline) -> None:
@@ -220,8 +220,8 @@ class _Importer:
                 self.reject(counts, type_name, item.where, oid, [problem])
                 continue
             clean, problems = validate(type_name, item.value, self.rules)
-            if clean is not None:
-                problems = writer.object_problems(clean)
+            if oid is not None:
+                problems += writer.object_problems(oid)
             if problems:
                 self.reject(counts, type_name, item.where, oid, problems)
                 continue
@@ -296,8 +296,8 @@ class _Writer:
     def prepare(self, outline: Outline) -> None:
         """Before the first object of the type."""
 
-    def object_problems(self, clean: CleanObject) -> list[Problem]:
-        """Problems that need more than the object itself (the file, the database)."""
+    def object_problems(self, oid: int) -> list[Problem]:
+        """Problems of the object with this id that need more than the object (the whole file)."""
         return []
 
     def relation(self, clean: CleanObject) -> Any:
@@ -458,8 +458,8 @@ class _CategoryWriter(_Writer):
         self.listed: dict[int, tuple[int, ...]] = {}
         self.given_times: set[int] = set()
 
-    def object_problems(self, clean: CleanObject) -> list[Problem]:
-        return self.tree_problems.get(clean.id, [])
+    def object_problems(self, oid: int) -> list[Problem]:
+        return self.tree_problems.get(oid, [])
 
     def relation(self, clean: CleanObject) -> tuple[int, ...]:
         return tuple(sorted(clean.links))

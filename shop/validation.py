@@ -56,6 +56,7 @@ MIN_TIME = -62_135_596_800  # 0001-01-01T00:00:00Z
 MAX_TIME = 253_402_300_799  # 9999-12-31T23:59:59Z
 MAX_QUANTITY = 2**31 - 1  # PositiveIntegerField
 MAX_AGE = 150
+MAX_SAFE_FLOAT = 2.0**53  # doubles are exact integers up to here
 PRICE_PLACES = Decimal("0.0001")  # the price columns' decimal_places = 4
 PRICE_LIMIT = Decimal(10) ** 14  # max_digits 18 - 4 places
 NULL = "null is not allowed (omit the key instead)"
@@ -113,6 +114,8 @@ class Rules:
 
     languages: Sequence[str] = ()
     consent_check: ConsentCheck | None = None
+    # Significant digits the database keeps of a price (SQLite stores decimals as doubles).
+    price_digits: int = 18
     known: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -158,6 +161,18 @@ def describe(value: Any) -> str:
     if isinstance(value, dict):
         return "an object"
     return type(value).__name__
+
+
+def unstorable(text: str) -> str | None:
+    """Why a string cannot be stored as text (PostgreSQL refuses both), or None."""
+    if "\x00" in text:
+        return "contains a NUL character, which cannot be stored"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "is not valid Unicode text (it holds a lone surrogate)"
+    return None
 
 
 def to_datetime(seconds: int) -> dt.datetime:
@@ -331,7 +346,7 @@ class _Reader:
                 continue
             if not ATTRIBUTE_NAME_RE.fullmatch(name):
                 # Clerk silently ignores such attributes; refusing them says so while it can be fixed.
-                self.problem(name, "attribute names may contain only A-Z, a-z, 0-9 and _")
+                self.problem(name or '""', "attribute names may contain only A-Z, a-z, 0-9 and _")
                 continue
             clean = self._extra_value(name, value)
             if clean is not _BAD:
@@ -349,6 +364,8 @@ class _Reader:
     def text(self, path: str, value: Any, *, max_length: int | None = None, nonempty: bool = False) -> Any:
         if type(value) is not str:
             return self.problem(path, f"must be a string, not {describe(value)}")
+        if (reason := unstorable(value)) is not None:
+            return self.problem(path, reason)
         if nonempty and not value:
             return self.problem(path, "must not be empty")
         if max_length is not None and len(value) > max_length:
@@ -358,7 +375,7 @@ class _Reader:
     def url(self, path: str, value: Any, *, max_length: int | None = None) -> Any:
         if type(value) is not str:
             return self.problem(path, f"must be a URL string, not {describe(value)}")
-        if not _URL_RE.fullmatch(value):
+        if not _URL_RE.fullmatch(value) or unstorable(value) is not None:
             return self.problem(path, f"must be a full http(s) URL, not {describe(value)}")
         if max_length is not None and len(value) > max_length:
             return self.problem(path, f"is longer than {max_length} characters")
@@ -367,7 +384,7 @@ class _Reader:
     def email(self, path: str, value: Any) -> Any:
         if type(value) is not str:
             return self.problem(path, f"must be an email address string, not {describe(value)}")
-        if len(value) > 254 or not _EMAIL_RE.fullmatch(value):
+        if len(value) > 254 or not _EMAIL_RE.fullmatch(value) or unstorable(value) is not None:
             return self.problem(path, "is not an email address")
         return value
 
@@ -386,6 +403,11 @@ class _Reader:
             return self.problem(path, "has more than 4 decimal places")
         if exact >= PRICE_LIMIT:
             return self.problem(path, "is too large (at most 14 digits before the point)")
+        if len(value.normalize().as_tuple().digits) > self.rules.price_digits:
+            # Rounding it would also make every later import see a change that is not there.
+            return self.problem(
+                path, f"has more significant digits than this database keeps ({self.rules.price_digits})"
+            )
         return exact
 
     def time(self, path: str, value: Any) -> Any:
@@ -536,17 +558,22 @@ class _Reader:
         if value is None:
             return self.problem(path, NULL)
         kind = type(value)
-        if kind is str or kind is bool:
+        if kind is str:
+            reason = unstorable(value)
+            return value if reason is None else self.problem(path, reason)
+        if kind is bool:
             return value
         if kind is int:
             if MIN_ID <= value <= MAX_ID:
                 return value
             return self.problem(path, "is outside the 64-bit integer range")
-        if kind is Decimal:
+        if kind is Decimal or kind is float:
             # Extra attributes are stored as JSON numbers (double precision), like Clerk keeps them.
-            number = float(value)
-            if not math.isfinite(number):
-                return self.problem(path, "is too large")
+            number = float(value) + 0.0  # no negative zero: PostgreSQL's JSON has none
+            if not math.isfinite(number) or abs(number) >= MAX_SAFE_FLOAT:
+                # Beyond 2**53 a double is no longer exact, and PostgreSQL's JSON would give it
+                # back as an integer: every later import would see a change that is not there.
+                return self.problem(path, f"is too large for a decimal attribute (below {MAX_SAFE_FLOAT:.0f})")
             return number
         return self.problem(
             path,
@@ -580,6 +607,8 @@ class _Reader:
                 clean = check(where, text)
             elif type(text) is not str:
                 clean = self.problem(where, f"must be a string, not {describe(text)}")
+            elif (reason := unstorable(text)) is not None:
+                clean = self.problem(where, reason)
             else:
                 clean = text
             if clean is _BAD:

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from feeds.base import keys_lookup
 from feeds.declarations import DECLARATIONS
 from feeds.registry import FEEDS
 from feeds.rules import TEXT_ATTRIBUTES, feed_errors
@@ -19,7 +20,7 @@ from tests.factories import (
     PageFactory,
     ProductFactory,
 )
-from tests.feeds.conftest import FEED_TYPES, get_json
+from tests.feeds.conftest import FEED_TYPES, get_json, walk
 
 pytestmark = pytest.mark.django_db
 
@@ -71,6 +72,20 @@ def test_registry_maps_each_type_to_its_declaration():
         assert feed.name == name
         assert feed.model._meta.pk.attname in feed.columns
         assert set(TEXT_ATTRIBUTES[name]) <= feed.standard_attributes
+
+
+def test_related_rows_of_a_batch_are_read_by_key_range_when_dense_else_by_in():
+    assert keys_lookup("product_id", [10, 11, 13, 14]) == {"product_id__gte": 10, "product_id__lte": 14}
+    assert keys_lookup("product_id", [10, 100]) == {"product_id__in": [10, 100]}
+    assert keys_lookup("order_id", []) == {"order_id__in": []}
+
+
+def test_sparse_and_filtered_batches_get_exactly_their_own_related_lists(feed_client, shop):
+    whole = by_id(get_json(feed_client, "/feed/products.json"))
+    # Pages of 3 products over ids 5 apart (ranges), and one of 40 (IN), agree with the whole feed.
+    for page in walk(feed_client, "products", limit=3) + walk(feed_client, "products", limit=40):
+        for obj in page:
+            assert obj == whole[obj["id"]]
 
 
 # --- products ---------------------------------------------------------------------------------

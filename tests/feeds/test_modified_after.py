@@ -30,6 +30,8 @@ def test_modified_after_returns_exactly_the_objects_changed_within_n_days(feed_c
     objects = get_json(feed_client, f"/feed/{feed}.json?modified_after={days}")
     expected = changed_within(shop, feed, days)
     assert [obj["id"] for obj in objects] == expected
+    # The same objects as in the whole feed: related lists included (categories, lines...).
+    assert objects == [obj for obj in get_json(feed_client, f"/feed/{feed}.json") if obj["id"] in expected]
     if days:
         assert 0 < len(expected) < len(shop.eligible[feed])
 

@@ -13,7 +13,7 @@ from feeds import pagination
 from feeds.params import FeedParams
 from feeds.stream import feed_chunks
 from shop.models import Page, Product
-from tests.feeds.conftest import FEED_TYPES, build_shop, get_json, get_ndjson, walk
+from tests.feeds.conftest import FEED_TYPES, get_json, get_ndjson, walk
 
 pytestmark = pytest.mark.django_db
 

@@ -88,17 +88,28 @@ def test_failure_mid_single_feed_leaves_a_body_that_is_not_json(feed_client, sho
     assert_not_json(body)
 
 
-def test_failure_mid_stream_reports_a_failed_page_and_stores_no_cursor(feed_client, shop, small_batches, monkeypatch):
+def test_failure_mid_stream_reports_a_failed_page(feed_client, shop, small_batches, monkeypatch):
     served = []
     page_served.connect(lambda sender, **kw: served.append(kw), weak=False, dispatch_uid="t-failed")
     try:
         break_row_source_after(monkeypatch, 1)
-        read_until_failure(feed_client.get("/feed/products.json?limit=20&offset=0"))
+        body = read_until_failure(feed_client.get("/feed/products.json?limit=20&offset=0"))
     finally:
         page_served.disconnect(dispatch_uid="t-failed")
-    assert served and served[0]["outcome"] == "failed"
-    cursors = pagination.Cursors(feed="products", walk=FeedParams(limit=20).walk(), client="x")
-    assert all(cursors.get(20) is None for _ in [0])
+    [kw] = served
+    assert kw["outcome"] == "failed"
+    assert kw["bytes"] == len(body) and 0 < kw["rows"] < 20
+
+
+def test_failed_page_leaves_no_cursor_for_the_next_page(shop, small_batches, monkeypatch):
+    params = FeedParams(limit=20)
+    break_row_source_after(monkeypatch, 1)
+    with pytest.raises(DatabaseError):
+        b"".join(feed_chunks("products", params=params, client="c"))
+    assert pagination.Cursors(feed="products", walk=params.walk(), client="c").get(20) is None
+    monkeypatch.undo()
+    b"".join(feed_chunks("products", params=params, client="c"))
+    assert pagination.Cursors(feed="products", walk=params.walk(), client="c").get(20) == shop.eligible["products"][19]
 
 
 def test_failure_before_the_first_byte_is_a_json_500_not_a_broken_200(feed_client, shop, monkeypatch):

@@ -250,3 +250,17 @@ def test_admin_speaks_italian(admin):
     CustomerFactory()
     html = admin.get(CHANGELIST, headers={"accept-language": "it"}).content.decode()
     assert "Nel feed di Clerk" in html and "contratto, dati recenti" in html
+
+
+def test_a_backdated_record_that_changes_nothing_is_flagged(admin):
+    customer = CustomerFactory()
+    ConsentRecordFactory(customer=customer, granted=True, at=timezone.now() - dt.timedelta(days=1))
+    response = action(
+        admin, "record_withdrawal", [customer], apply="1", purpose=Purpose.THIRD_PARTY_SHARING,
+        at_0=(timezone.now() - dt.timedelta(days=10)).strftime("%Y-%m-%d"), at_1="00:00:00",
+        source=Source.ADMIN, evidence="letter dated 10 days ago, arrived late",
+    )
+    followed = admin.get(response["Location"])
+    assert "a later record still decides the state" in followed.content.decode()
+    assert ConsentRecord.objects.count() == 2
+    assert changelist_rows(followed)[customer.pk].in_feed is True

@@ -12,7 +12,8 @@ from django.test import override_settings
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from gdpr.models import ClerkDeletion, ConsentRecord
 from tests.factories import CustomerFactory, OrderFactory
@@ -71,11 +72,11 @@ class AdminConsentWorkflowInBrowser(StaticLiveServerTestCase):
         self.find("#id_username").send_keys("shopadmin")
         self.find("#id_password").send_keys("s3cret-pass")
         self.find('input[type="submit"]').click()
-        self.assertIn("/admin/shop/customer/", self.browser.current_url)
+        WebDriverWait(self.browser, 10).until(EC.url_contains("/admin/shop/customer/"))
 
         # Filter: only customers in the Clerk feed.
         self.find('#changelist-filter a[href="?in_feed=yes"]').click()
-        self.assertIn("in_feed=yes", self.browser.current_url)
+        WebDriverWait(self.browser, 10).until(EC.url_contains("in_feed=yes"))
         names = {e.text for e in self.browser.find_elements(By.CSS_SELECTOR, "td.field-name a")}
         self.assertEqual(names, {"Anna Bianchi", "Bruno Verdi"})
         self.assertEqual(self.in_feed_icon(anna), "True")
@@ -86,12 +87,13 @@ class AdminConsentWorkflowInBrowser(StaticLiveServerTestCase):
         self.find('button[name="index"]').click()
 
         # The intermediate form: purpose and evidence.
-        self.assertIn("Record a consent withdrawal", self.browser.title)
+        WebDriverWait(self.browser, 10).until(EC.title_contains("Record a consent withdrawal"))
         Select(self.find("#id_purpose")).select_by_value("third_party_sharing")
         self.find("#id_evidence").send_keys("Email of 2 May asking to stop sharing, ticket 4711")
         self.find('input[name="apply"]').click()
 
         # Back on the list: the success message, and Anna is no longer in the feed.
+        WebDriverWait(self.browser, 10).until(EC.presence_of_element_located((By.CSS_SELECTOR, "ul.messagelist")))
         self.assertIn("Recorded a withdrawal for 1 customer.", self.find("ul.messagelist").text)
         self.browser.get(f"{self.live_server_url}/admin/shop/customer/?q=example.com")
         self.assertEqual(self.in_feed_icon(anna), "False")

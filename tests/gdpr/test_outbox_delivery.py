@@ -201,3 +201,39 @@ def test_latest_deletion_time_is_the_newest_queued_row():
     first = latest_deletion_time()
     queue_deletions(object_type="products", ids=[2], reason=Reason.DELETED)
     assert latest_deletion_time() >= first
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_skips_rows_another_worker_holds_locked(clock):
+    """PostgreSQL: rows locked by a claim in progress are skipped, not waited for nor re-sent.
+    SQLite has no row locks (it serialises writers): there the claim takes no lock at all."""
+    import threading
+
+    from django.db import connection, connections, transaction
+
+    queue_deletions(object_type="customers", ids=range(1, 151), reason=Reason.AGED_OUT)
+    due = ClerkDeletion.objects.filter(status=Status.PENDING).order_by("id")
+    if connection.vendor != "postgresql":
+        assert "FOR UPDATE" not in str(delivery._locked(due).query)
+        return
+    held, release, seen = threading.Event(), threading.Event(), []
+
+    def other_worker():
+        try:
+            with transaction.atomic():
+                seen.extend(r.object_id for r in delivery._locked(due)[:100])
+                held.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=other_worker)
+    thread.start()
+    try:
+        assert held.wait(10)
+        claim = claim_batch(now=clock.now)  # would block without SKIP LOCKED
+        assert sorted(claim.ids) == list(range(101, 151))
+        assert not set(claim.ids) & set(seen)
+    finally:
+        release.set()
+        thread.join()

@@ -132,7 +132,7 @@ def test_an_unreachable_clerk_exits_2_and_says_so(healthy):
     clerk = by_name(output)["clerk_api"]
     assert status == 2
     assert clerk["level"] == "failure"
-    assert clerk["message"].startswith(f"Clerk's token service at 127.0.0.1:")
+    assert clerk["message"].startswith("Clerk's token service at 127.0.0.1:")
     assert "cannot be reached" in clerk["message"]
 
 
@@ -264,3 +264,17 @@ def test_an_insecure_setting_is_a_failure_naming_its_check(healthy):
     settings_check = by_name(output)["settings"]
     assert status == 2
     assert "clerkfeeds.E004" in settings_check["message"]
+
+
+def test_a_failed_latest_walk_is_a_warning(healthy):
+    page_served.send_robust(
+        sender=None, feed="pages", fmt="json", offset=0, limit=None, rows=0, bytes=0,
+        duration=0.01, outcome="failed", client="importer", params={},
+    )
+
+    status, output = clerk_check("--json")
+
+    imports = by_name(output)["imports"]
+    assert status == 1
+    assert imports["message"] == "latest walk failed: pages"
+    assert "pages: latest walk failed" in imports["details"]

@@ -223,3 +223,13 @@ def test_a_feed_failing_mid_stream_is_recorded_as_failed(feed_client, monkeypatc
 
     run = ImportRun.objects.get()
     assert (run.outcome, run.limit, run.object_count) == (ImportRun.Outcome.FAILED, None, 1)
+
+
+def test_feeds_whose_latest_walk_failed_ignores_older_failures_and_running_walks():
+    serve(offset=0, rows=5, feed="pages", outcome="failed")
+    serve(offset=0, rows=5, feed="pages")  # newer, complete: pages recovered
+    serve(offset=0, rows=5, feed="orders")
+    serve(offset=0, rows=5, feed="orders", outcome="failed", client="other")  # newest: failed
+    serve(offset=0, rows=100, feed="orders")  # running: not finished, ignored
+
+    assert walks.feeds_whose_latest_walk_failed() == ["orders"]

@@ -13,6 +13,7 @@ import base64
 import hashlib
 import logging
 import math
+import sys
 import time
 
 import pytest
@@ -20,6 +21,7 @@ from django.conf import settings as django_settings
 from django.test import Client
 
 from clerkfeeds.logging import REDACTED, RedactingFilter, redact
+from feeds import views as feed_views
 from feeds.authentication import token_digest
 from tests.conftest import TEST_PRIVATE_KEY, TEST_TOKEN, HTTPSClient
 from tests.factories import CustomerFactory, OrderFactory, ProductFactory
@@ -87,7 +89,7 @@ def test_filter_scrubs_exception_text_for_every_formatter():
         raise RuntimeError(f"could not reach https://x.example/?private_key={TEST_PRIVATE_KEY}")
     except RuntimeError:
         record = make_record("boom")
-        record.exc_info = __import__("sys").exc_info()
+        record.exc_info = sys.exc_info()
     RedactingFilter().filter(record)
     assert TEST_PRIVATE_KEY not in record.exc_text
     assert record.exc_info is None  # a JSON formatter would otherwise format the original again
@@ -166,7 +168,7 @@ def clerk_hash(salt: str, window: int) -> str:
     return hashlib.sha512(f"{salt}{TEST_PRIVATE_KEY}{window}".encode()).hexdigest()
 
 
-def test_no_secret_or_personal_data_reaches_any_log_line(shop, fake_clerk, settings, log_capture):
+def test_no_secret_or_personal_data_reaches_any_log_line(shop, fake_clerk, settings, log_capture, monkeypatch):
     written, raw = log_capture
     client = HTTPSClient(raise_request_exception=False)
     window = math.floor(time.time() / 100)
@@ -198,17 +200,12 @@ def test_no_secret_or_personal_data_reaches_any_log_line(shop, fake_clerk, setti
 
     # A crash inside the view whose message quotes secrets, as a careless library might.
     settings.CLERK_FEED_BASIC_AUTH = ""
-    import feeds.views
 
     def crash(*args, **kwargs):
         raise RuntimeError(f"failed for {PEOPLE[0][1]} with Bearer {TEST_TOKEN}")
 
-    original = feeds.views.feed_chunks
-    feeds.views.feed_chunks = crash
-    try:
-        crashed = client.get("/feed/customers.json", {"salt": SALT, "hash": good_hash}, headers=bearer())
-    finally:
-        feeds.views.feed_chunks = original
+    monkeypatch.setattr(feed_views, "feed_chunks", crash)
+    crashed = client.get("/feed/customers.json", {"salt": SALT, "hash": good_hash}, headers=bearer())
     assert crashed.status_code == 500
 
     secrets = {

@@ -9,7 +9,7 @@ import pytest
 from django.core.cache import cache
 
 from tests.conftest import TEST_TOKEN
-from tests.security.conftest import MARKER, VERIFY, bearer, body
+from tests.security.conftest import VERIFY, bearer
 
 pytestmark = pytest.mark.usefixtures("feed_site")
 

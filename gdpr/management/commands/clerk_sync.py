@@ -6,7 +6,7 @@ import signal
 import time
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from gdpr.delivery import deliver_pending
@@ -45,7 +45,8 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, self._stop)
         last_sweep = None
         while not self._stopping:
-            close_old_connections()  # a long-lived worker must survive database restarts
+            if not connection.in_atomic_block:  # (never inside a caller's transaction: tests)
+                close_old_connections()  # a long-lived worker must survive database restarts
             if sweep_every and (last_sweep is None or time.monotonic() - last_sweep >= sweep_every):
                 self.stdout.write(f"{timezone.now():%Y-%m-%d %H:%M:%S} {sweep_aged_out()}")
                 last_sweep = time.monotonic()
