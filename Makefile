@@ -19,7 +19,7 @@ demo: install
 
 # The whole suite, on SQLite by default or on the database DATABASE_URL names.
 test: install browser
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n auto
 
 # Headless Chromium for the admin's browser test (Debian's chromium and chromium-driver).
 browser:

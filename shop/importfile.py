@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -71,13 +72,13 @@ class ImportFile:
     """An opened import file. Use as a context manager; `check()` first, then `items(type)`."""
 
     def __init__(self, path: str, *, type_name: str | None = None, stdin: IO[bytes] | None = None):
+        """Open `path` ("-": `stdin`, standard input by default); raises `UnreadableFile`."""
         self.type_name = type_name
-        self._spool: IO[bytes] | None = None
+        self._file: IO[bytes]
         if path == "-":
             # Copied to disk, not memory: a JSON document is read once per section.
-            self._spool = tempfile.TemporaryFile(prefix="import_shop-")
-            shutil.copyfileobj(stdin, self._spool, length=1 << 20)
-            self._file = self._spool
+            self._file = tempfile.TemporaryFile(prefix="import_shop-")
+            shutil.copyfileobj(stdin or sys.stdin.buffer, self._file, length=1 << 20)
         else:
             try:
                 self._file = open(path, "rb")  # noqa: SIM115 - closed by close()

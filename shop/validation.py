@@ -34,11 +34,12 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from shop.languages import base_language, known_languages
-from shop.models import ATTRIBUTE_NAME_RE, Category, Customer, Order, Page, Product
+from shop.models import ATTRIBUTE_NAME_RE, Category, Customer, Page, Product
 
 TYPES = ("categories", "products", "pages", "customers", "orders")
 """Every importable type, in the order an import writes them (dependencies first)."""
@@ -61,10 +62,11 @@ PRICE_PLACES = Decimal("0.0001")  # the price columns' decimal_places = 4
 PRICE_LIMIT = Decimal(10) ** 14  # max_digits 18 - 4 places
 NULL = "null is not allowed (omit the key instead)"
 
-_URL_RE = re.compile(r"https?://\S+", re.ASCII)
+_URL_RE = re.compile(r"https?://[^\x00-\x20\x7f]+")  # no spaces, no control characters
 _EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 _BAD = object()  # a value that failed its check (the problem is already recorded)
+_ABSENT = object()  # a key the object does not have
 
 
 @dataclass(slots=True)
@@ -123,11 +125,17 @@ class Rules:
         self.known = known_languages(self.languages)
 
 
+# Types whose texts are personal data: error messages never repeat them.
+PERSONAL = frozenset({"customers", "orders"})
+
+
 def validate(type_name: str, value: Any, rules: Rules) -> tuple[CleanObject | None, list[Problem]]:
     """Check one object; returns (the clean object, []) or (None, its problems)."""
+    personal = type_name in PERSONAL
     if not isinstance(value, dict):
-        return None, [Problem("", f"must be a JSON object, not {describe(value)}")]
-    reader = _Reader(value, rules, TRANSLATABLE[type_name])
+        shown = describe(value, redact=personal)
+        return None, [Problem("", f"must be a JSON object, not {shown}")]
+    reader = _Reader(value, rules, TRANSLATABLE[type_name], redact=personal)
     clean = _VALIDATORS[type_name](reader)
     if reader.problems:
         return None, reader.problems
@@ -143,8 +151,8 @@ def object_id(value: Any) -> int | None:
     return None
 
 
-def describe(value: Any) -> str:
-    """A short, safe description of a JSON value for an error message."""
+def describe(value: Any, *, redact: bool = False) -> str:
+    """A short description of a JSON value for an error message; `redact` leaves texts out."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -154,6 +162,8 @@ def describe(value: Any) -> str:
     if isinstance(value, (Decimal, float)):
         return f"a decimal number ({value})" if len(str(value)) <= 30 else "a decimal number"
     if isinstance(value, str):
+        if redact:
+            return "a string"
         shown = value if len(value) <= 30 else value[:27] + "..."
         return f"a string ({shown!r})"
     if isinstance(value, list):
@@ -195,6 +205,7 @@ _LINE_KEYS = frozenset({"id", "quantity", "price"})
 _CONSENT_KEYS = frozenset({"purpose", "granted", "at", "source", "evidence"})
 
 
+@cache
 def _max_length(model, name: str) -> int:
     return model._meta.get_field(name).max_length
 
@@ -301,12 +312,16 @@ class _Reader:
     Each check takes (path, value) and returns the clean value, or `_BAD` after recording why.
     """
 
-    def __init__(self, obj: dict, rules: Rules, translatable: Sequence[str]):
+    def __init__(self, obj: dict, rules: Rules, translatable: Sequence[str], *, redact: bool = False):
         self.obj = obj
+        self.redact = redact
         self.rules = rules
         self.translatable = translatable
         self.problems: list[Problem] = []
         self.translations: dict[str, dict[str, str]] = {}
+
+    def describe(self, value: Any) -> str:
+        return describe(value, redact=self.redact)
 
     def problem(self, path: str, reason: str) -> object:
         self.problems.append(Problem(path, reason))
@@ -314,17 +329,19 @@ class _Reader:
 
     # fields ------------------------------------------------------------------------------------
     def required(self, name: str, check: Callable, **options) -> Any:
-        if name not in self.obj:
+        value = self.obj.get(name, _ABSENT)
+        if value is _ABSENT:
             return self.problem(name, "missing (required)")
-        return self._read(name, check, options)
+        if value is None:
+            return self.problem(name, NULL)
+        if type(value) is dict and name in self.translatable:
+            return self._translated(name, value, check, options)
+        return check(name, value, **options)
 
     def optional(self, name: str, check: Callable, default: Any = None, **options) -> Any:
-        if name not in self.obj:
+        value = self.obj.get(name, _ABSENT)
+        if value is _ABSENT:
             return default
-        return self._read(name, check, options)
-
-    def _read(self, name: str, check: Callable, options: dict) -> Any:
-        value = self.obj[name]
         if value is None:
             return self.problem(name, NULL)
         if type(value) is dict and name in self.translatable:
@@ -359,12 +376,12 @@ class _Reader:
             return value
         if type(value) is int:
             return self.problem(path, "is outside the 64-bit integer range of ids")
-        return self.problem(path, f"must be an integer id, not {describe(value)}")
+        return self.problem(path, f"must be an integer id, not {self.describe(value)}")
 
     def text(self, path: str, value: Any, *, max_length: int | None = None, nonempty: bool = False) -> Any:
         if type(value) is not str:
-            return self.problem(path, f"must be a string, not {describe(value)}")
-        if (reason := unstorable(value)) is not None:
+            return self.problem(path, f"must be a string, not {self.describe(value)}")
+        if ("\x00" in value or not value.isascii()) and (reason := unstorable(value)) is not None:
             return self.problem(path, reason)
         if nonempty and not value:
             return self.problem(path, "must not be empty")
@@ -374,16 +391,16 @@ class _Reader:
 
     def url(self, path: str, value: Any, *, max_length: int | None = None) -> Any:
         if type(value) is not str:
-            return self.problem(path, f"must be a URL string, not {describe(value)}")
-        if not _URL_RE.fullmatch(value) or unstorable(value) is not None:
-            return self.problem(path, f"must be a full http(s) URL, not {describe(value)}")
+            return self.problem(path, f"must be a URL string, not {self.describe(value)}")
+        if not _URL_RE.fullmatch(value) or (not value.isascii() and unstorable(value) is not None):
+            return self.problem(path, f"must be a full http(s) URL, not {self.describe(value)}")
         if max_length is not None and len(value) > max_length:
             return self.problem(path, f"is longer than {max_length} characters")
         return value
 
     def email(self, path: str, value: Any) -> Any:
         if type(value) is not str:
-            return self.problem(path, f"must be an email address string, not {describe(value)}")
+            return self.problem(path, f"must be an email address string, not {self.describe(value)}")
         if len(value) > 254 or not _EMAIL_RE.fullmatch(value) or unstorable(value) is not None:
             return self.problem(path, "is not an email address")
         return value
@@ -392,7 +409,7 @@ class _Reader:
         if type(value) is int:
             value = Decimal(value)
         elif type(value) is not Decimal:
-            return self.problem(path, f"must be a number, not {describe(value)}")
+            return self.problem(path, f"must be a number, not {self.describe(value)}")
         if value < 0:
             return self.problem(path, "must not be negative")
         try:
@@ -412,34 +429,34 @@ class _Reader:
 
     def time(self, path: str, value: Any) -> Any:
         if type(value) is not int:
-            return self.problem(path, f"must be an integer unix time in seconds, not {describe(value)}")
+            return self.problem(path, f"must be an integer unix time in seconds, not {self.describe(value)}")
         if not MIN_TIME <= value <= MAX_TIME:
             return self.problem(path, "is outside the years 1 to 9999")
         return to_datetime(value)
 
     def boolean(self, path: str, value: Any) -> Any:
         if type(value) is not bool:
-            return self.problem(path, f"must be true or false, not {describe(value)}")
+            return self.problem(path, f"must be true or false, not {self.describe(value)}")
         return value
 
     def age(self, path: str, value: Any) -> Any:
         if type(value) is not int:
-            return self.problem(path, f"must be an integer, not {describe(value)}")
+            return self.problem(path, f"must be an integer, not {self.describe(value)}")
         if not 0 <= value <= MAX_AGE:
             return self.problem(path, f"must be between 0 and {MAX_AGE}")
         return value
 
     def date(self, path: str, value: Any) -> Any:
         if type(value) is not str or not _DATE_RE.fullmatch(value):
-            return self.problem(path, f'must be a date "YYYY-MM-DD", not {describe(value)}')
+            return self.problem(path, f'must be a date "YYYY-MM-DD", not {self.describe(value)}')
         try:
             return dt.date.fromisoformat(value)
         except ValueError:
-            return self.problem(path, f"is not a valid date ({value!r})")
+            return self.problem(path, "is not a valid date")
 
     def id_list(self, path: str, value: Any) -> Any:
         if type(value) is not list:
-            return self.problem(path, f"must be an array of integer ids, not {describe(value)}")
+            return self.problem(path, f"must be an array of integer ids, not {self.describe(value)}")
         ids: list[int] = []
         seen: set[int] = set()
         before = len(self.problems)
@@ -448,7 +465,7 @@ class _Reader:
             if item is None:
                 self.problem(where, NULL)
             elif type(item) is not int or not MIN_ID <= item <= MAX_ID:
-                self.problem(where, f"must be an integer id, not {describe(item)}")
+                self.problem(where, f"must be an integer id, not {self.describe(item)}")
             elif item in seen:
                 self.problem(where, f"lists {item} twice")
             else:
@@ -458,7 +475,7 @@ class _Reader:
 
     def order_lines(self, path: str, value: Any) -> Any:
         if type(value) is not list:
-            return self.problem(path, f"must be an array of {{id, quantity, price}}, not {describe(value)}")
+            return self.problem(path, f"must be an array of {{id, quantity, price}}, not {self.describe(value)}")
         if not value:
             return self.problem(path, "an order needs at least one product line")
         lines: list[OrderLineData] = []
@@ -469,7 +486,7 @@ class _Reader:
                 self.problem(where, NULL)
                 continue
             if type(line) is not dict:
-                self.problem(where, f"must be an object {{id, quantity, price}}, not {describe(line)}")
+                self.problem(where, f"must be an object {{id, quantity, price}}, not {self.describe(line)}")
                 continue
             for key in line:
                 if key not in _LINE_KEYS:
@@ -488,14 +505,14 @@ class _Reader:
 
     def _quantity(self, path: str, value: Any) -> Any:
         if type(value) is not int:
-            return self.problem(path, f"must be an integer, not {describe(value)}")
+            return self.problem(path, f"must be an integer, not {self.describe(value)}")
         if not 1 <= value <= MAX_QUANTITY:
             return self.problem(path, "must be a positive integer")
         return value
 
     def consents(self, path: str, value: Any) -> Any:
         if type(value) is not list:
-            return self.problem(path, f"must be an array of consent objects, not {describe(value)}")
+            return self.problem(path, f"must be an array of consent objects, not {self.describe(value)}")
         if value and self.rules.consent_check is None:
             return self.problem(path, "this import has no consent ledger to write them to")
         consents: list[ConsentData] = []
@@ -506,7 +523,7 @@ class _Reader:
                 self.problem(where, NULL)
                 continue
             if type(entry) is not dict:
-                self.problem(where, f"must be a consent object, not {describe(entry)}")
+                self.problem(where, f"must be a consent object, not {self.describe(entry)}")
                 continue
             consent = self._consent(where, entry)
             if consent is not None:
@@ -559,8 +576,9 @@ class _Reader:
             return self.problem(path, NULL)
         kind = type(value)
         if kind is str:
-            reason = unstorable(value)
-            return value if reason is None else self.problem(path, reason)
+            if ("\x00" in value or not value.isascii()) and (reason := unstorable(value)) is not None:
+                return self.problem(path, reason)
+            return value
         if kind is bool:
             return value
         if kind is int:
@@ -578,7 +596,7 @@ class _Reader:
         return self.problem(
             path,
             f"must be a string, number or boolean (or an array of them, or a text per language), "
-            f"not {describe(value)}",
+            f"not {self.describe(value)}",
         )
 
     def _translated(self, name: str, value: dict, check: Callable, options: dict) -> Any:
@@ -606,7 +624,7 @@ class _Reader:
             elif check is not None:
                 clean = check(where, text)
             elif type(text) is not str:
-                clean = self.problem(where, f"must be a string, not {describe(text)}")
+                clean = self.problem(where, f"must be a string, not {self.describe(text)}")
             elif (reason := unstorable(text)) is not None:
                 clean = self.problem(where, reason)
             else:

@@ -263,3 +263,19 @@ def test_a_value_that_is_not_an_object_is_rejected(tmp_path):
         "rejected products at index 1: must be a JSON object, not an integer (42)",
         "rejected products at index 2: must be a JSON object, not a string ('x')",
     ]
+
+
+@pytest.mark.parametrize("url", ["https://shop.example/a b", "https://shop.example/\u0000", "ftp://shop.example/p", "https://"])
+def test_a_url_must_be_a_full_http_url_without_spaces_or_control_characters(tmp_path, url):
+    run = import_shop(write_json(tmp_path / "p.json", [product(1, url=url)]), "--type", "products")
+    assert "url: must be a full http(s) URL" in run.stderr
+    assert not Product.objects.exists()
+
+
+def test_messages_about_customers_never_repeat_their_texts(tmp_path):
+    bad = customer(1, birth_date="01/02/1990", zip=40121, email="not-an-address")
+    run = import_shop(write_json(tmp_path / "c.json", [bad]), "--type", "customers")
+    assert 'birth_date: must be a date "YYYY-MM-DD", not a string\n' in run.stderr
+    assert "email: is not an email address" in run.stderr
+    assert "zip: must be a string, not an integer (40121)" in run.stderr
+    assert "1990" not in run.stderr and "not-an-address" not in run.stderr

@@ -110,3 +110,14 @@ def test_categories_as_ndjson_build_the_tree_too(tmp_path):
     ]
     assert import_shop(write_ndjson(tmp_path / "c.ndjson", categories), "--type", "categories").code == 0
     assert Category.objects.get(pk=2).parent_id == 1
+
+
+def test_a_progress_bar_is_drawn_only_on_a_terminal(tmp_path, monkeypatch, capsys):
+    from django.core.management.base import OutputWrapper
+
+    path = write_ndjson(tmp_path / "p.ndjson", [product(1)])
+    import_shop(path, "--type", "products")
+    assert "products:" not in capsys.readouterr().err
+    monkeypatch.setattr(OutputWrapper, "isatty", lambda self: True)
+    import_shop(path, "--type", "products")
+    assert "products:" in capsys.readouterr().err  # tqdm's "products: 100%|…" on the terminal

@@ -57,9 +57,8 @@ class Command(BaseCommand):
         terminal = self.stderr.isatty()
         reporter = _StderrReporter(self.stderr, terminal=terminal)
         progress = _progress_bar if terminal else None
-        stdin = options.get("stdin") or sys.stdin.buffer
         try:
-            with ImportFile(file, type_name=type_name, stdin=stdin) as source:
+            with ImportFile(file, type_name=type_name, stdin=options.get("stdin")) as source:
                 result = import_file(
                     source,
                     reporter=reporter,

@@ -1,0 +1,440 @@
+"""Writing one type of imported object: compare with the stored rows, then upsert (`shop.importing`).
+
+One writer per type says which model and columns it writes, what else the feeds show of an
+object (its relation: category membership, subcategories, order lines) and how to read that back,
+and what refuses an object once its stored row is known (erased people, unknown customers). The
+base class does the batch: read the stored rows of the batch's ids and their fingerprints (a
+canonical form of what the feeds show), sort the objects into created, updated and unchanged,
+upsert the created and updated ones in one statement (`shop.bulk`), rewrite the relations that
+changed, all in one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import orjson
+from django.db import DatabaseError, transaction
+from django.db.models import Model
+from django.utils import timezone
+
+from shop.bulk import fetch_grouped, fetch_rows, insert_rows, upsert_rows
+from shop.importfile import Outline
+from shop.models import Category, Customer, Order, OrderLine, Page, Product, ProductCategory
+from shop.validation import CleanObject, OrderLineData, Problem
+
+if TYPE_CHECKING:
+    from shop.importing import ConsentLedger, Reporter
+
+
+@dataclass
+class TypeCounts:
+    """What happened to the objects of one type."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+
+    def add(self, other: TypeCounts) -> None:
+        self.created += other.created
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.rejected += other.rejected
+
+
+def _canonical_json(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+@dataclass(slots=True)
+class _Stored:
+    fingerprint: tuple
+    updated_at: dt.datetime
+    erased_at: dt.datetime | None = None
+    customer_id: int | None = None
+
+
+@dataclass
+class _BatchOutcome:
+    counts: TypeCounts = field(default_factory=TypeCounts)
+    rejections: list[tuple[str, int, list[Problem]]] = field(default_factory=list)  # (where, id, why)
+
+
+class _Writer:
+    """Writes one type. Subclasses say which model, columns and relation they compare."""
+
+    model: ClassVar[type[Model]]
+    type_name: ClassVar[str]
+    columns: ClassVar[tuple[str, ...]]
+    json_columns: ClassVar[frozenset[str]] = frozenset()
+    stored_extra: ClassVar[tuple[str, ...]] = ()  # more stored columns read, never compared
+    empty_relation: ClassVar[Any] = None  # the relation of a stored row that has none
+
+    def __init__(self, *, counts: TypeCounts, reporter: Reporter, ledger: ConsentLedger | None):
+        self.counts = counts
+        self.reporter = reporter
+        self.ledger = ledger
+        self._json_positions = [i for i, c in enumerate(self.columns) if c in self.json_columns]
+
+    def reject(self, where: str, oid: int | None, problems: list[Problem]) -> None:
+        self.counts.rejected += 1
+        self.reporter.rejected(self.type_name, where, oid, problems)
+
+    # hooks ---------------------------------------------------------------------------------------
+    def prepare(self, outline: Outline) -> None:
+        """Before the first object of the type."""
+
+    def object_problems(self, oid: int) -> list[Problem]:
+        """Problems of the object with this id that need more than the object (the whole file)."""
+        return []
+
+    def relation(self, clean: CleanObject) -> Any:
+        """What the feeds show of the object beyond its columns, comparable with `stored`'s."""
+        return None
+
+    def stored_relations(self, ids: list[int]) -> dict[int, Any]:
+        return {}
+
+    def prefetch(self, objects: list[CleanObject]) -> None:
+        """Read what `refuse` needs for the whole batch (first step inside its transaction)."""
+
+    def refuse(self, clean: CleanObject, stored: _Stored | None) -> Problem | None:
+        """A reason not to write this object, found once the stored row is known."""
+        return None
+
+    def write_relations(self, fresh: list[CleanObject], changed: list[CleanObject]) -> None:
+        """`fresh`: created rows; `changed`: updated rows whose relation differs."""
+
+    def guard(self, batch: list[CleanObject], stored: dict[int, _Stored]) -> AbstractContextManager:
+        return nullcontext()
+
+    def after_write(self, batch: list[CleanObject], written: set[int], now: dt.datetime, outcome: _BatchOutcome) -> None:
+        """Last step inside the batch's transaction."""
+
+    def after_commit(self, accepted: list[CleanObject]) -> None:
+        """After the batch's transaction committed; `accepted`: the objects written or unchanged."""
+
+    def finish(self) -> None:
+        """After the last batch of the type."""
+
+    # the batch ---------------------------------------------------------------------------------
+    def fingerprint(self, values: Sequence[Any], relation: Any) -> tuple:
+        if self._json_positions:
+            values = list(values)
+            for i in self._json_positions:
+                values[i] = _canonical_json(values[i])
+        return (tuple(values), relation)
+
+    def stored(self, ids: list[int]) -> dict[int, _Stored]:
+        """The stored rows of these ids, with their fingerprints."""
+        names = ("id", "updated_at", *self.stored_extra, *self.columns)
+        skip = 2 + len(self.stored_extra)
+        rows = fetch_rows(self.model, names, ids)
+        relations = self.stored_relations([values[0] for values in rows]) if rows else {}
+        found: dict[int, _Stored] = {}
+        for values in rows:
+            oid = values[0]
+            fp = self.fingerprint(values[skip:], relations.get(oid, self.empty_relation))
+            found[oid] = _Stored(fp, values[1], *values[2:skip])
+        return found
+
+    def write_batch(self, batch: list[tuple[str, CleanObject]]) -> None:
+        try:
+            with transaction.atomic():
+                outcome, accepted = self._write(batch)
+        except DatabaseError as exc:
+            reason = f"the database refused the batch ({_first_line(exc)}); nothing of it was written"
+            first, last = batch[0][0], batch[-1][0]
+            self.reporter.warning(
+                f"{self.type_name}: the batch from {first} to {last} was not written: {reason}"
+            )
+            for where, clean in batch:
+                self.reject(where, clean.id, [Problem("", reason)])
+            return
+        self.counts.add(outcome.counts)
+        for where, oid, problems in outcome.rejections:
+            self.reporter.rejected(self.type_name, where, oid, problems)
+        self.after_commit(accepted)
+
+    def _write(self, batch: list[tuple[str, CleanObject]]) -> tuple[_BatchOutcome, list[CleanObject]]:
+        outcome = _BatchOutcome()
+        now = timezone.now()
+        self.prefetch([clean for _, clean in batch])
+        stored = self.stored([clean.id for _, clean in batch])
+        accepted: list[CleanObject] = []
+        for where, clean in batch:
+            problem = self.refuse(clean, stored.get(clean.id))
+            if problem is not None:
+                outcome.counts.rejected += 1
+                outcome.rejections.append((where, clean.id, [problem]))
+            else:
+                accepted.append(clean)
+        rows: list[tuple] = []
+        fresh: list[CleanObject] = []
+        relinked: list[CleanObject] = []
+        written: set[int] = set()
+        with self.guard(accepted, stored):
+            for clean in accepted:
+                relation = self.relation(clean)
+                old = stored.get(clean.id)
+                if old is not None:
+                    fp = self.fingerprint([clean.row[c] for c in self.columns], relation)
+                    same = fp == old.fingerprint and (clean.updated_at in (None, old.updated_at))
+                    if same:
+                        outcome.counts.unchanged += 1
+                        continue
+                    outcome.counts.updated += 1
+                    if relation != old.fingerprint[1]:
+                        relinked.append(clean)
+                else:
+                    outcome.counts.created += 1
+                    fresh.append(clean)
+                written.add(clean.id)
+                row = clean.row
+                rows.append((clean.id, clean.updated_at or now, *[row[c] for c in self.columns]))
+            upsert_rows(self.model, ("id", "updated_at", *self.columns), rows)
+            self.write_relations(fresh, relinked)
+            self.after_write(accepted, written, now, outcome)
+        return outcome, accepted
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class _ProductWriter(_Writer):
+    model = Product
+    type_name = "products"
+    columns = (
+        "name", "description", "price", "list_price", "image", "url", "brand", "created_at",
+        "index", "attributes", "translations",
+    )
+    json_columns = frozenset({"attributes", "translations"})
+    empty_relation = ()
+
+    def relation(self, clean: CleanObject) -> tuple[int, ...]:
+        return tuple(sorted(clean.links))
+
+    def stored_relations(self, ids: list[int]) -> dict[int, tuple[int, ...]]:
+        return fetch_grouped(ProductCategory, "product_id", "category_id", ids)
+
+    def write_relations(self, fresh: list[CleanObject], changed: list[CleanObject]) -> None:
+        if changed:
+            ProductCategory.objects.filter(product_id__in=[c.id for c in changed]).delete()
+        pairs = [(c.id, cid) for c in (*fresh, *changed) for cid in c.links]
+        insert_rows(ProductCategory, ("product_id", "category_id"), pairs)
+
+
+class _PageWriter(_Writer):
+    model = Page
+    type_name = "pages"
+    columns = ("type", "url", "title", "text", "image", "attributes", "translations")
+    json_columns = frozenset({"attributes", "translations"})
+
+
+class _CategoryWriter(_Writer):
+    model = Category
+    type_name = "categories"
+    columns = ("name", "url", "image", "description", "translations")
+    json_columns = frozenset({"translations"})
+    empty_relation = ()
+
+    def prepare(self, outline: Outline) -> None:
+        self.tree_problems = _tree_problems(outline.category_links)
+        # Filled as batches commit: the subcategories of every category written or unchanged.
+        self.listed: dict[int, tuple[int, ...]] = {}
+        self.given_times: set[int] = set()
+
+    def object_problems(self, oid: int) -> list[Problem]:
+        return self.tree_problems.get(oid, [])
+
+    def relation(self, clean: CleanObject) -> tuple[int, ...]:
+        return tuple(sorted(clean.links))
+
+    def stored_relations(self, ids: list[int]) -> dict[int, tuple[int, ...]]:
+        return fetch_grouped(Category, "parent_id", "id", ids)
+
+    def after_commit(self, accepted: list[CleanObject]) -> None:
+        for clean in accepted:
+            self.listed[clean.id] = clean.links
+            if clean.updated_at is not None:
+                self.given_times.add(clean.id)
+
+    def finish(self) -> None:
+        """Point each listed subcategory at its parent; unlist the children a parent dropped."""
+        if not self.listed:
+            return
+        with transaction.atomic():
+            parents = dict(Category.objects.values_list("id", "parent_id"))
+            wanted: dict[int, int | None] = {}
+            for parent, children in self.listed.items():
+                for child in children:
+                    if child in parents:
+                        wanted[child] = parent
+                    else:
+                        self.reporter.warning(
+                            f"categories: {child} (a subcategory of {parent}) was not imported, so it is not linked"
+                        )
+            for child, parent in parents.items():
+                if parent in self.listed and child not in wanted:
+                    wanted[child] = None
+            moves = {child: parent for child, parent in wanted.items() if parents[child] != parent}
+            by_parent: dict[int | None, list[int]] = defaultdict(list)
+            for child, parent in moves.items():
+                by_parent[parent].append(child)
+            for parent, children in by_parent.items():
+                Category.objects.filter(pk__in=children).update(parent_id=parent)
+            # A parent's feed object lists its subcategories: one that lost or gained a child
+            # changed, even when the file did not list it.
+            touched = {parents[c] for c in moves} | set(moves.values())
+            touched -= {None} | self.given_times
+            if touched:
+                Category.objects.filter(pk__in=touched).update(updated_at=timezone.now())
+
+
+def _tree_problems(links: dict[int, tuple[int, ...]]) -> dict[int, list[Problem]]:
+    """What is wrong with the category tree the file describes, by listing category.
+
+    `links` holds every category of the file (first occurrence) and its subcategories.
+    """
+    db_parents = dict(Category.objects.values_list("id", "parent_id"))
+    known = set(db_parents) | set(links)
+    problems: dict[int, list[Problem]] = defaultdict(list)
+    claimed: dict[int, int] = {}
+    for parent, children in links.items():
+        for i, child in enumerate(children):
+            where = f"subcategories[{i}]"
+            if child == parent:
+                problems[parent].append(Problem(where, "a category cannot be its own subcategory"))
+            elif child not in known:
+                problems[parent].append(
+                    Problem(where, f"{child} is not a known category (neither in this file nor in the shop)")
+                )
+            elif child in claimed:
+                problems[parent].append(Problem(where, f"{child} is already a subcategory of {claimed[child]}"))
+            else:
+                claimed[child] = parent
+
+    def parent_of(category: int) -> int | None:
+        if category in claimed:
+            return claimed[category]
+        old = db_parents.get(category)
+        # A parent in the file lists all its children: one it no longer lists leaves it.
+        return None if old in links else old
+
+    for start in links:
+        seen = {start}
+        current = parent_of(start)
+        while current is not None and current not in seen:
+            seen.add(current)
+            current = parent_of(current)
+        if current == start:
+            problems[start].append(Problem("subcategories", "would make the category tree a cycle"))
+    return dict(problems)
+
+
+class _CustomerWriter(_Writer):
+    model = Customer
+    type_name = "customers"
+    columns = (
+        "name", "email", "zip", "gender", "age", "birth_date", "is_b2b", "registered_at",
+        "terms_accepted_at",
+    )
+    stored_extra = ("erased_at",)
+
+    def refuse(self, clean: CleanObject, stored: _Stored | None) -> Problem | None:
+        if stored is not None and stored.erased_at is not None:
+            return Problem(
+                "",
+                f"customer {clean.id} was erased on {stored.erased_at:%Y-%m-%d}: "
+                "an import never brings erased personal data back",
+            )
+        return None
+
+    def guard(self, batch: list[CleanObject], stored: dict[int, _Stored]) -> AbstractContextManager:
+        ledger = self.ledger
+        return ledger.guard([c.id for c in batch]) if ledger is not None else nullcontext()
+
+    def after_write(self, batch: list[CleanObject], written: set[int], now: dt.datetime, outcome: _BatchOutcome) -> None:
+        ledger = self.ledger
+        consents = [(c.id, consent) for c in batch for consent in c.consents]
+        if ledger is None or not consents:
+            return
+        changed = ledger.append(consents)
+        # A consent change changes what the feeds show (eligibility, `subscribed`).
+        given = {c.id for c in batch if c.updated_at is not None}
+        touch = changed - written - given
+        newly_changed = changed - written
+        if touch:
+            Customer.objects.filter(pk__in=touch).update(updated_at=now)
+        outcome.counts.unchanged -= len(newly_changed)
+        outcome.counts.updated += len(newly_changed)
+
+
+class _OrderWriter(_Writer):
+    model = Order
+    type_name = "orders"
+    columns = ("customer_id", "email", "placed_at", "terms_accepted_at")
+    stored_extra = ("erased_at", "customer_id")
+    empty_relation = ()
+
+    def relation(self, clean: CleanObject) -> tuple[OrderLineData, ...]:
+        return clean.lines
+
+    def stored_relations(self, ids: list[int]) -> dict[int, tuple[OrderLineData, ...]]:
+        found: dict[int, list[OrderLineData]] = defaultdict(list)
+        columns = ("order_id", "id", "product_id", "quantity", "unit_price")
+        for order_id, _, product_id, quantity, unit_price in sorted(
+            fetch_rows(OrderLine, columns, ids, key="order_id")
+        ):
+            found[order_id].append(OrderLineData(product_id, quantity, unit_price))
+        return {oid: tuple(lines) for oid, lines in found.items()}
+
+    def prefetch(self, objects: list[CleanObject]) -> None:
+        wanted = {c.row["customer_id"] for c in objects} - {None}
+        self._customers = set(Customer.objects.filter(pk__in=wanted).values_list("pk", flat=True))
+
+    def refuse(self, clean: CleanObject, stored: _Stored | None) -> Problem | None:
+        if stored is not None and stored.erased_at is not None:
+            return Problem("", f"order {clean.id} was erased: an import never brings erased personal data back")
+        customer_id = clean.row["customer_id"]
+        if customer_id is not None and customer_id not in self._customers:
+            return Problem(
+                "customer",
+                f"no customer {customer_id} in the shop: import the customer first "
+                "(without the customer the GDPR policy cannot be applied to the order)",
+            )
+        return None
+
+    def guard(self, batch: list[CleanObject], stored: dict[int, _Stored]) -> AbstractContextManager:
+        ledger = self.ledger
+        if ledger is None:
+            return nullcontext()
+        # An order that moves (in time, or to another customer) may leave the feeds.
+        customers = {c.row["customer_id"] for c in batch}
+        customers |= {stored[c.id].customer_id for c in batch if c.id in stored}
+        return ledger.guard(customers - {None})
+
+    def write_relations(self, fresh: list[CleanObject], changed: list[CleanObject]) -> None:
+        if changed:
+            OrderLine.objects.filter(order_id__in=[c.id for c in changed]).delete()
+        rows = [
+            (c.id, line.product_id, line.quantity, line.unit_price) for c in (*fresh, *changed) for line in c.lines
+        ]
+        insert_rows(OrderLine, ("order_id", "product_id", "quantity", "unit_price"), rows)
+
+
+WRITERS: dict[str, type[_Writer]] = {
+    "categories": _CategoryWriter,
+    "products": _ProductWriter,
+    "pages": _PageWriter,
+    "customers": _CustomerWriter,
+    "orders": _OrderWriter,
+}
