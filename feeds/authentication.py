@@ -33,6 +33,7 @@ import hmac
 import logging
 import re
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -226,7 +227,7 @@ def check_feed_hash(salt: str, given: str) -> bool:
 
 
 # --- DRF classes ---------------------------------------------------------------------------------
-class FeedAuthentication(BaseAuthentication):
+class FeedAuthentication(BaseAuthentication, ABC):
     """The contract of a feed credential.
 
     `authenticate()` returns `(ClerkImporter, None)` on success, None when the request does not
@@ -244,8 +245,9 @@ class FeedAuthentication(BaseAuthentication):
         request._request.clerk_client_id = importer.client_id
         return importer, None
 
+    @abstractmethod
     def authenticate_credential(self, request) -> ClerkImporter | None:
-        raise NotImplementedError
+        """The importer a credential of this kind proves; None when there is none of this kind."""
 
     def authenticate_header(self, request) -> str:
         return challenges()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -104,7 +105,7 @@ def _scalar(value: Any) -> Any:
     return None
 
 
-class Feed:
+class Feed(ABC):
     """Base of the feed declarations; see the module docstring for the contract."""
 
     name: ClassVar[str]
@@ -133,8 +134,9 @@ class Feed:
         """Add related lists to a batch of rows (in primary-key order), in a fixed number of
         queries (see `keys_lookup`). Default: none."""
 
+    @abstractmethod
     def to_object(self, row: dict[str, Any]) -> dict[str, Any]:
-        raise NotImplementedError
+        """The Clerk object for one row (with its related lists attached)."""
 
     # --- what the paging and streaming code reads -------------------------------------------------
     @classmethod
@@ -170,7 +172,6 @@ class Feed:
         """
         if not isinstance(extras, Mapping) or not extras:
             return obj
-        merged: dict[str, Any] = {}
         for name, value in extras.items():
             if name in obj or name in self.standard_attributes:
                 continue
@@ -178,9 +179,8 @@ class Feed:
                 continue
             value = self.texts.extra(value)
             if value is not None:
-                merged[name] = value
-        merged.update(obj)
-        return merged
+                obj[name] = value  # after the standard attributes: a reader sees `id` first
+        return obj
 
 
 # A batch whose keys span at most this many times its size is fetched by key range.
