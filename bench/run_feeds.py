@@ -182,17 +182,28 @@ class Target:
         self.server = start_gunicorn(ctx.procs, self.name, self.app, env, ctx.run_dir, config=ctx.conf)
         self.client = Client(self.server.base_url, headers=self.headers, timeout=600)
         self.latency: dict[int, list[float]] = {o: [] for o in OFFSETS}
+        self.first_ids: dict[int, set[int]] = {}
         self.walks: list[Walk] = []
 
     def path(self, offset: int, last_id: int | None) -> str:
         raise NotImplementedError
 
     def probe(self) -> None:
-        r = self.client.get(self.path(0, None).replace(f"limit={self.ctx.limit}", "limit=1"))
+        r = self.client.get(self.tiny_page_path())
         if r.status != 200:
             raise NotReady(f"{self.name} answered {r.status}: {r.body[:300]!r}")
         for _ in range(3):  # code paths, connections and caches warm
             self.client.get(self.path(0, None))
+        self.tiny: list[float] = []
+
+    def tiny_page_path(self) -> str:
+        return self.path(0, None).replace(f"limit={self.ctx.limit}", "limit=1")
+
+    def sample_tiny(self) -> None:
+        """A one-object first page: what a request costs apart from its rows."""
+        r = self.client.get(self.tiny_page_path())
+        check_page(r, 1, f"{self.name} one-object page", extract=self.extract)
+        self.tiny.append(r.seconds)
 
     def before_single_request(self) -> None:
         """Called before each latency sample (the project forgets its walk state here)."""
@@ -202,6 +213,18 @@ class Target:
         r = self.client.get(self.path(offset, self.ctx.id_before[offset]))
         check_page(r, self.ctx.limit, f"{self.name} page at {offset}", extract=self.extract)
         self.latency[offset].append(r.seconds)
+        self.first_ids.setdefault(offset, set()).add(self.extract(r.body)[0]["id"])
+
+    def start_positions(self) -> dict[str, list[int]]:
+        """Where the sampled single pages really started (position of their first row)."""
+        with psycopg.connect(self.ctx.database_url) as conn:
+            return {
+                str(offset): sorted(
+                    conn.execute("SELECT count(*) FROM shop_product WHERE id < %s", (first,)).fetchone()[0]
+                    for first in firsts
+                )
+                for offset, firsts in self.first_ids.items()
+            }
 
     def crawl(self, *, every: int = 1, timeout: float = 1800) -> Walk:
         self.before_single_request()
@@ -224,6 +247,8 @@ class Target:
             "walks": [asdict(w) | {"pages": None} for w in self.walks],
             "page_ms_median_in_walks": 1000 * median([s for w in self.walks for s in w.page_seconds()]) if self.walks else None,
             "rss_hwm_mb": self.rss(),
+            "one_object_page_ms": 1000 * median(self.tiny) if self.tiny else None,
+            "single_page_start_positions": self.start_positions(),
         }
 
 
@@ -277,6 +302,18 @@ class Peer(Target):
         samples = [self.client.get(f"/peer/products-noprefetch/?limit={self.ctx.limit}&offset=0").seconds for _ in range(3)]
         return 1000 * median(samples)
 
+    def n_plus_one_crawl_estimate(self, every: int) -> float | None:
+        """The crawl of the same view without `prefetch_related` (one query per product for its
+        categories, as such views are often first written), estimated from every `every`th page."""
+        def path(offset: int, _last: int | None) -> str:
+            return f"/peer/products-noprefetch/?limit={self.ctx.limit}&offset={offset}"
+
+        w = walk(self.client, path, drf_results, limit=self.ctx.limit, expected=self.ctx.products,
+                 deadline=time.monotonic() + self.ctx.peer_timeout, every=every)
+        if not w.complete:
+            return None
+        return every * sum(s for _, s, n in w.pages if n) + sum(s for _, s, n in w.pages if not n)
+
     def estimated_crawl(self, mode: str, every: int, timeout: float) -> tuple[float | None, str, Walk]:
         every = 1 if mode == "full" else every
         w = self.crawl(every=every, timeout=timeout)
@@ -316,8 +353,12 @@ def run_targets(ctx: RunContext, names: list[str]) -> dict:
         for offset in OFFSETS:
             for target in targets.values():
                 target.sample(offset)
+    for _ in range(3 * ctx.samples):
+        for target in targets.values():
+            target.sample_tiny()
     for target in targets.values():
-        log(f"{target.name} pages (median ms){' cold' if target.name == 'project' else ''}: {fmt_medians(target.latency)}")
+        log(f"{target.name} pages (median ms){' cold' if target.name == 'project' else ''}: {fmt_medians(target.latency)}; "
+            f"one-object page {1000 * median(target.tiny):.1f} ms")
 
     crawlers = [t for n, t in targets.items() if n in ("bare", "project")]
     for _ in range(ctx.walks):
@@ -351,6 +392,10 @@ def run_targets(ctx: RunContext, names: list[str]) -> dict:
         if "project" in targets:
             # One more project crawl right after the peer's, for a ratio taken under the same load.
             results["project"]["crawl_after_peer_s"] = targets["project"].crawl().wall
+        if ctx.peer_n_plus_one:
+            log("peer without prefetch_related: sampled crawl (every 20th page) …")
+            results["peer"]["noprefetch_crawl_estimate_s"] = peer.n_plus_one_crawl_estimate(20)
+            log(f"peer without prefetch_related: crawl estimated at {results['peer']['noprefetch_crawl_estimate_s']:.0f} s")
     for target in targets.values():
         ctx.procs.stop(target.server.proc)
     return results
@@ -373,6 +418,8 @@ class RunContext:
     peer_crawl: str
     peer_every: int
     peer_timeout: float
+    peer_n_plus_one: bool = True
+    database_url: str = DEFAULT_DB
 
 
 def check_page(r, limit: int, what: str, extract: Callable[[bytes], list] = json_array) -> None:
@@ -450,8 +497,18 @@ def report(results: dict) -> str:
             f"{stream['seconds']:.0f} s (first byte {1000 * (stream['first_byte_seconds'] or 0):.0f} ms); worker RSS "
             f"≤ {num(mx(stream['rss_peak_sampled_mb']))} MB {stream['error']} | – | – |"
         )
+    lines.append(f"| one-object first page (`limit=1`): the cost of a request apart from its rows, median ms | "
+                 f"{num(get(p, 'one_object_page_ms'), '{:.1f}')} | {num(get(peer, 'one_object_page_ms'), '{:.1f}')} | "
+                 f"{num(get(bare, 'one_object_page_ms'), '{:.1f}')} |")
+    starts = get(p, "single_page_start_positions")
+    if starts:
+        lines.append("| where a cold single page really starts (position of its first row) | "
+                     + "; ".join(f"offset {int(o):,}: {', '.join(f'{v:,}' for v in vs)}" for o, vs in sorted(starts.items(), key=lambda kv: int(kv[0])))
+                     + " | – | – |")
     if peer and peer.get("noprefetch_first_page_ms"):
-        lines.append(f"| (peer without `prefetch_related`, first page, ms) | – | {peer['noprefetch_first_page_ms']:.0f} | – |")
+        est = peer.get("noprefetch_crawl_estimate_s")
+        lines.append(f"| (peer without `prefetch_related`: first page ms; crawl s, estimated from every 20th page) | – | "
+                     f"{peer['noprefetch_first_page_ms']:.0f}; {num(est)} | – |")
 
     ratios = ["", "| ratio | value | target |", "|---|---|---|"]
     for kind in ("cold", "warm"):
@@ -467,6 +524,11 @@ def report(results: dict) -> str:
         after = get(p, "crawl_after_peer_s")
         extra = f" ({ec / after:.1f}× against the crawl right after it)" if after else ""
         ratios.append(f"| peer crawl / project crawl | {ec / pc:.1f}×{extra} | ≥ 20× |")
+    if bc and ec:
+        ratios.append(f"| (peer crawl / bare crawl: the most any implementation could reach) | {ec / bc:.1f}× | – |")
+    est = get(peer, "noprefetch_crawl_estimate_s")
+    if pc and est:
+        ratios.append(f"| (peer without `prefetch_related`, estimated crawl / project crawl) | {est / pc:.1f}× | – |")
     if pc and bc:
         rounds = results.get("project_over_bare_per_round") or []
         extra = f" (per interleaved round: {', '.join(f'{r:.2f}' for r in rounds)})" if rounds else ""
@@ -489,6 +551,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peer-crawl", choices=("sample", "full"), default="full")
     parser.add_argument("--peer-every", type=int, default=10, help="sampled crawl: every Nth page")
     parser.add_argument("--peer-timeout", type=float, default=1800, help="bound of the peer's crawl (s)")
+    parser.add_argument("--no-n-plus-one", dest="peer_n_plus_one", action="store_false",
+                        help="skip the estimated crawl of the peer without prefetch_related")
     parser.add_argument("--skip-seed", action="store_true", help="do not check/build the data")
     args = parser.parse_args(argv)
 
@@ -512,7 +576,8 @@ def main(argv: list[str] | None = None) -> int:
             env=server_env(database_url=args.database_url, cache_url=args.cache_url, clerk_url=clerk_url),
             limit=args.limit, samples=args.samples, walks=args.walks, products=products,
             id_before=id_before, stream=args.stream, peer_crawl=args.peer_crawl,
-            peer_every=args.peer_every, peer_timeout=args.peer_timeout,
+            peer_every=args.peer_every, peer_timeout=args.peer_timeout, peer_n_plus_one=args.peer_n_plus_one,
+            database_url=args.database_url,
         )
         names = [n.strip() for n in args.only.split(",") if n.strip()]
         results.update(run_targets(ctx, names))

@@ -395,7 +395,10 @@ def main(argv: list[str] | None = None) -> int:
         requests += data["requests"]
         if data["error"]:
             errors.append(data["error"])
-    consent_customers = {c for m in mutations if m["kind"] == "consent" for c in m["ids"]}
+    imports = [m for m in mutations if m["kind"] == "import"]
+    consents = [m for m in mutations if m["kind"] == "consent"]
+    deletes = [m for m in mutations if m["kind"] == "delete"]
+    consent_customers = {c for m in consents for c in m["ids"]}
     orders_of = orders_by_customer(args.database_url, consent_customers)
     verdicts = [judge(w, changed_ids(w, mutations, orders_of)) for w in walks if not w["control"]]
     control = [judge(w, changed_ids(w, mutations, orders_of)) for w in walks if w["control"]]
@@ -408,11 +411,10 @@ def main(argv: list[str] | None = None) -> int:
     for feed in sorted({f for *_, f in requests}):
         lat = [s for _, s, _, f in requests if f == feed and s is not None]
         per_feed[feed] = {"requests": len(lat), "p50_ms": 1000 * percentile(lat, 50), "p99_ms": 1000 * percentile(lat, 99)}
-    imports = [m for m in mutations if m["kind"] == "import"]
-    consents = [m for m in mutations if m["kind"] == "consent"]
-    deletes = [m for m in mutations if m["kind"] == "delete"]
     results.update({
         "seconds": round(span, 1), "requests": len(requests), "rps": len(requests) / span,
+        "objects_per_second": sum(v["objects"] for v in verdicts) / span,
+        "import_run_p50_s": percentile([m["t1"] - m["t0"] for m in imports], 50),
         "p50_ms": 1000 * (percentile(latencies, 50) or 0), "p99_ms": 1000 * (percentile(latencies, 99) or 0),
         "statuses": dict(statuses), "server_errors": sum(n for s, n in statuses.items() if s.startswith("5") or s == "0"),
         "per_feed": per_feed, "walks": len(verdicts), "walks_exact": sum(v["exact"] for v in verdicts),
@@ -447,7 +449,7 @@ def report(r: dict) -> str:
         "| measure | value |",
         "|---|---|",
         f"| requests (all walkers) | {r['requests']:,} in {r['seconds']:.0f} s |",
-        f"| requests per second | {r['rps']:.1f} |",
+        f"| requests per second | {r['rps']:.1f} ({r['objects_per_second']:,.0f} objects/s) |",
         f"| latency p50 / p99, all pages (ms) | {r['p50_ms']:.0f} / {r['p99_ms']:.0f} |",
     ]
     for feed, f in r["per_feed"].items():
@@ -458,7 +460,8 @@ def report(r: dict) -> str:
         f"| walks exact / walks | {r['walks_exact']} / {r['walks']} ({', '.join(f'{k}: {n}' for k, n in sorted(r['walks_by_feed'].items()))}) |",
         *([f"| negative control: walks of the naive peer's OFFSET paging that were inexact | "
            f"{r['control_inexact']} / {r['control_walks']} |"] if r.get("control_walks") else []),
-        f"| concurrent imports (import_shop runs, products) | {r['imports']} runs ({r['imports_failed']} failed), {r['imported_products']:,} products |",
+        f"| concurrent imports (import_shop runs, products) | {r['imports']} runs ({r['imports_failed']} failed), "
+        f"{r['imported_products']:,} products, median run {r['import_run_p50_s'] or 0:.1f} s |",
         f"| concurrent consent changes (ledger) / product deletions | {r['consent_changes']:,} ({r['consent_errors']} refused) / {r['products_deleted']} |",
     ]
     return "\n".join(lines)

@@ -5,14 +5,46 @@ k costs a scan of k·L rows, so a full crawl is quadratic; and a row deleted mid
 every later row one place down, so the importer skips one — and Clerk then deletes the object
 it never saw. So pages are read by key instead: `WHERE pk > P ORDER BY pk LIMIT L`.
 
-After serving a page that ended at primary key P, the pager remembers P in Django's cache
-under (feed, the walk's query without offset, client, next offset = offset + L). The next
-page of the same walk finds it and continues from P: deep pages cost what the first costs,
-and the walk stays exact when rows are added or deleted during it (every row that exists for
-the whole walk is served exactly once). When the cursor is unknown (cold start, evicted
-cache, another limit, a jump), the pager seeks: one index-only query for the primary key at
-position offset - 1, then the same keyset read. That fallback is exact for data that does
-not change while the walk runs. Past the end the page is empty: `[]`.
+The request names no walk: two walks with the same feed, query and client (a retry, the walk
+just before, a second importer with the same token) send identical requests. So the rule is:
+when in doubt, a page starts EARLIER, never later. A row served twice is harmless (Clerk
+upserts by id); a row skipped is deleted at Clerk.
+
+Cursors. After serving a page that ended at primary key P, the pager keeps P in Django's cache
+under (feed, the walk's query without offset, client, next offset = offset + L), for
+`CURSOR_TTL_SECONDS` from each write; the next page of the walk continues after it. Walks that
+share this identity share the entry, so it merges by MINIMUM: a write stores min(stored, P),
+read and written under a short per-key lock (`cache.add`), so two writes at the same instant
+cannot lose the lower value. Another walk can pull a walk back (duplicates), never push it
+forward. When the write fails (cache error, lock never obtained) the pager deletes the entry,
+best effort, and remembers P in this process for the TTL; a read takes the minimum of the
+cache and that memory. Primary keys are integers (`shop.models.FeedObject.id`), so Python's
+`min` is the database's order.
+
+Cold seek. With no cursor (cold start, eviction, expiry, another worker's per-process cache,
+a jump, a broken cache) the pager counts positions, in the feed as it is now: one index-only
+query for the key at position O - 1 - ⌈O/10⌉ (none before the first row), then the same keyset
+read, so the page starts up to ⌈O/10⌉ rows early. Positions shift when rows leave the feed
+behind the walk (deleted, aged out of the GDPR window or behind the `modified_after` cutoff as
+`now` moves) and when the walk was served duplicates; the seek skips nothing as long as that
+drift is at most ⌈O/10⌉, i.e. the feed now holds at least O - ⌈O/10⌉ rows up to the last row the
+walk was served. The margin grows with O, not a fixed number of rows, because a cold page
+leaves the walk exactly its margin behind its offset: with a fixed margin, consecutive cold
+pages (a dead or per-process cache) would have no slack at all; with ⌈O/10⌉ they have about
+L/10 rows of slack per page, and a cold page after a run of cursor hits from O' about
+(O - O')/10. The price is up to ⌈O/10⌉ duplicates per cold page. Past the end the page is `[]`;
+a cold page just past the end may repeat the last rows: the walk then ends at its next page
+(by cursor), or, with no cursors at all, once O - 1 - ⌈O/10⌉ passes the end (about O/9 rows
+later).
+
+Guarantee. A row in the feed for the whole walk is served AT LEAST once, unless (a) a cold page
+met more drift than its margin (above); (b) the walk's cursor was evicted or expired (10
+minutes without a write) and another walk of the same identity, whose page ended later, wrote
+it again before this walk read it; (c) a write failed, its delete failed too, and the next page
+was served by another process; or (d) a cache call stalled longer than `LOCK_SECONDS`. A walk
+that finds all its cursors, with no other walk of its identity in the last 10 minutes, serves
+every such row EXACTLY once (its pages are disjoint, increasing key ranges), whatever is added
+or deleted meanwhile; with unchanged data and a fresh cache, a walk is exact.
 
 Whole feeds (no `limit`) are read in keyset batches of `BATCH_SIZE` rows, so memory stays
 constant whatever the feed's size; a page larger than a batch is read as several batches.
@@ -22,6 +54,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -33,15 +69,69 @@ logger = logging.getLogger(__name__)
 
 # Rows per query: large enough to amortise a round trip, small enough for constant memory.
 BATCH_SIZE = 1000
-# An importer walk takes minutes; an hour-old cursor belongs to a walk that is over.
-CURSOR_TTL_SECONDS = 3600
+# An importer's pages come seconds apart: a walk paused this long has its cursor expire and
+# continues by cold seek. Short, so that a later walk rarely meets an earlier walk's cursors.
+CURSOR_TTL_SECONDS = 600
+# The per-key write lock: held for one read and one write, expires by itself if its holder dies.
+LOCK_SECONDS = 5
+# A cold page starts up to ⌈offset / COLD_SEEK_DIVISOR⌉ rows early (see the module docstring).
+COLD_SEEK_DIVISOR = 10
+# Cursors the cache refused, kept in this process; bounded, oldest dropped first.
+UNSAVED_MAX_ENTRIES = 10_000
 _CURSOR_PREFIX = "feeds:cursor:"
 
 
-class Cursors:
-    """Where the pages of one walk ended: next offset -> last primary key, in Django's cache.
+def _lowest(*keys: Any) -> Any | None:
+    present = [key for key in keys if key is not None]
+    return min(present) if present else None
 
-    A cache failure only costs speed (the pager seeks instead), never a wrong page.
+
+class _UnsavedCursors:
+    """Cursors whose cache write failed, per cache key, merged by minimum, for the TTL."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[str, tuple[Any, float]] = OrderedDict()
+
+    def get(self, key: str) -> Any | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if entry[1] <= time.monotonic():
+                del self._entries[key]
+                return None
+            return entry[0]
+
+    def lower(self, key: str, last_pk: Any) -> None:
+        with self._lock:
+            entry = self._entries.pop(key, None)
+            current = entry[0] if entry is not None and entry[1] > time.monotonic() else None
+            self._entries[key] = (_lowest(current, last_pk), time.monotonic() + CURSOR_TTL_SECONDS)
+            while len(self._entries) > UNSAVED_MAX_ENTRIES:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_unsaved = _UnsavedCursors()
+
+
+def forget_unsaved_cursors() -> None:
+    """Drop the cursors this process kept because the cache refused them (tests start clean)."""
+    _unsaved.clear()
+
+
+class _LockNotObtained(Exception):
+    pass
+
+
+class Cursors:
+    """Where the pages of the walks of one identity ended: next offset -> lowest last primary key.
+
+    A cache failure only costs speed or duplicates (the pager seeks early), never a skipped row.
     """
 
     def __init__(self, *, feed: str, walk: dict[str, Any], client: str):
@@ -54,17 +144,61 @@ class Cursors:
         return _CURSOR_PREFIX + digest
 
     def get(self, offset: int) -> Any | None:
+        """The lowest last key stored for `offset` (cache and this process), or None."""
+        key = self.key(offset)
         try:
-            return cache.get(self.key(offset))
+            stored = cache.get(key)
         except Exception:  # noqa: BLE001 - the cache is an accelerator, never a dependency
             logger.warning("pagination cursor cache unavailable", exc_info=True)
-            return None
+            stored = None
+        return _lowest(stored, _unsaved.get(key))
 
     def put(self, offset: int, last_pk: Any) -> None:
+        """Lower the cursor for `offset` to `last_pk` (never raise it)."""
+        key = self.key(offset)
         try:
-            cache.set(self.key(offset), last_pk, CURSOR_TTL_SECONDS)
+            self._lower(key, last_pk)
         except Exception:  # noqa: BLE001
-            logger.warning("pagination cursor cache unavailable", exc_info=True)
+            logger.warning("pagination cursor not stored", exc_info=True)
+            # The entry may hold a later walk's higher key: remove it, keep ours here.
+            _unsaved.lower(key, last_pk)
+            try:
+                cache.delete(key)
+            except Exception:  # noqa: BLE001
+                logger.warning("stale pagination cursor not removed", exc_info=True)
+
+    def _lower(self, key: str, last_pk: Any) -> None:
+        lock = f"{key}:lock"
+        if not _acquire(lock):
+            raise _LockNotObtained(key)
+        try:
+            lowest = _lowest(cache.get(key), last_pk, _unsaved.get(key))
+            cache.set(key, lowest, CURSOR_TTL_SECONDS)
+        finally:
+            try:
+                cache.delete(lock)
+            except Exception:  # noqa: BLE001 - it expires by itself
+                logger.warning("pagination cursor lock not released", exc_info=True)
+
+
+def _acquire(lock: str) -> bool:
+    """Take the per-key lock, waiting while another write holds it (normally milliseconds).
+
+    Gives up only after `LOCK_SECONDS`, when a holder that died would have lost it anyway.
+    """
+    deadline = time.monotonic() + LOCK_SECONDS
+    pause = 0.002
+    while not cache.add(lock, 1, LOCK_SECONDS):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
+    return True
+
+
+def cold_seek_margin(offset: int) -> int:
+    """How many rows early a page at `offset` starts when its cursor is unknown."""
+    return math.ceil(offset / COLD_SEEK_DIVISOR)
 
 
 @dataclass(frozen=True)
@@ -80,15 +214,22 @@ class Start:
 
 
 def page_start(queryset: QuerySet, *, pk_name: str, offset: int, cursors: Cursors | None) -> Start:
-    """Locate the row before position `offset` of `queryset` (ordered by `pk_name`)."""
+    """Locate where the page at `offset` of `queryset` (ordered by `pk_name`) starts.
+
+    After the walk's cursor when one is known; otherwise by cold seek, up to
+    `cold_seek_margin(offset)` rows before position `offset` (see the module docstring).
+    """
     if offset == 0:
         return Start(after=None, past_end=False, via="first")
     if cursors is not None:
         after = cursors.get(offset)
         if after is not None:
             return Start(after=after, past_end=False, via="cursor")
+    position = offset - 1 - cold_seek_margin(offset)
+    if position < 0:
+        return Start(after=None, past_end=False, via="seek")
     # Index-only: the primary keys before the page are counted, their rows never read.
-    before = list(queryset.order_by(pk_name).values_list(pk_name, flat=True)[offset - 1 : offset])
+    before = list(queryset.order_by(pk_name).values_list(pk_name, flat=True)[position : position + 1])
     if not before:
         return Start(after=None, past_end=True, via="seek")
     return Start(after=before[0], past_end=False, via="seek")

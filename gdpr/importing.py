@@ -5,34 +5,46 @@ service (`shop.importing.ConsentLedger`):
 
 * `check` applies the ledger's rules to one imported consent entry (known purpose and source,
   not in the future), so a bad entry rejects its customer row instead of failing a batch;
-* `guard` wraps each batch of customers or orders in `gdpr.membership.queue_feed_exits`, so an
-  import that takes a customer or an order out of the feeds queues its Clerk deletion in the
-  same transaction;
-* `append` adds the consents the ledger does not hold yet, through `gdpr.ledger.record_consents`.
+* `guard_customers` / `guard_orders` wrap each batch of customers or orders in
+  `gdpr.membership.track_feed_changes`, so an import that takes a customer or an order out of
+  the feeds queues its Clerk deletion, and one that brings a customer or an order in moves its
+  `updated_at` to the import time, in the same transaction. The importer tells the tracker (`keep_times`) which objects it wrote with a
+  time of its own (the shop's): those keep it;
+* `append` adds the consents the ledger does not hold yet, through `gdpr.ledger.record_consents`
+  (so a time ahead of ours is stored as the recording time, `gdpr.ledger.capped_at`).
   Idempotent: a record with the same customer, purpose, granted, time and source is never added
-  twice (the evidence of an existing record cannot change: the ledger is append-only). It returns
-  the customers whose consent state (the latest record per purpose, `gdpr.policy`) changed; the
-  importer moves their `updated_at` unless the file gave one, and the orders of customers whose
-  sharing consent changed get a new `updated_at` here (their eligibility follows it).
+  twice (the evidence of an existing record cannot change: the ledger is append-only); a record
+  capped at its recording stands for the entry it was capped from. It returns the customers
+  whose consent state (the latest record per purpose, `gdpr.policy`) changed; the importer gives
+  them the file's `updated_at` or the import time, and the orders of customers whose sharing
+  consent changed get a new `updated_at` here (their eligibility follows it).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Sequence
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
 
 from django.utils import timezone
 
 from gdpr.batching import chunked
 from gdpr.ledger import MAX_CLOCK_SKEW, ConsentChange, record_consents
-from gdpr.membership import CHUNK, queue_feed_exits
+from gdpr.membership import CHUNK, track_feed_changes
 from gdpr.models import ConsentRecord, Purpose, Reason, Source
 from gdpr.policy import with_consent_state
 from shop.models import Customer, Order
 from shop.validation import ConsentData
 
 State = tuple[bool | None, bool | None]  # (sharing, marketing): latest grant/withdrawal or None
+RecordKey = tuple[int, str, bool, str]  # customer, purpose, granted, source
+
+Held = list[tuple[dt.datetime, dt.datetime | None]]  # [(at, recorded_at)]; None: from this file
+
+# A capped record's `recorded_at` is written by the same insert, moments after its `at`: a record
+# whose two times lie further apart was not capped.
+CAP_SLACK = dt.timedelta(seconds=10)
 
 
 class LedgerForImport:
@@ -49,18 +61,25 @@ class LedgerForImport:
             problems.append(("at", "lies in the future"))
         return problems
 
-    def guard(self, customer_ids: Collection[int]) -> AbstractContextManager:
-        return queue_feed_exits(customer_ids, reason=Reason.LEFT_FEED)
+    def guard_customers(self, customer_ids: Collection[int], *, emails: Iterable[str]) -> AbstractContextManager:
+        # Their consent or email may change: the guest orders of their emails follow them.
+        return track_feed_changes(customer_ids, emails=emails, reason=Reason.LEFT_FEED)
+
+    def guard_orders(self, customer_ids: Collection[int], *, guest_order_ids: Iterable[int]) -> AbstractContextManager:
+        # Orders change no customer's consent or email: no guest order of another follows them.
+        return track_feed_changes(
+            customer_ids, order_ids=guest_order_ids, stored_emails=False, reason=Reason.LEFT_FEED
+        )
 
     def append(self, consents: Sequence[tuple[int, ConsentData]]) -> set[int]:
         customer_ids = sorted({customer_id for customer_id, _ in consents})
         held = _held_records(customer_ids)
         changes: list[ConsentChange] = []
         for customer_id, consent in consents:
-            key = (customer_id, consent.purpose, consent.granted, consent.at, consent.source)
-            if key in held:
+            key = (customer_id, consent.purpose, consent.granted, consent.source)
+            if _holds(held[key], consent.at):
                 continue
-            held.add(key)
+            held[key].append((consent.at, None))
             changes.append(
                 ConsentChange(
                     customer_id=customer_id,
@@ -86,15 +105,32 @@ class LedgerForImport:
         return changed
 
 
-def _held_records(customer_ids: list[int]) -> set[tuple]:
-    held: set[tuple] = set()
+def _held_records(customer_ids: list[int]) -> defaultdict[RecordKey, Held]:
+    """The ledger's records of these customers, by key."""
+    held: defaultdict[RecordKey, Held] = defaultdict(list)
     for batch in chunked(customer_ids, CHUNK):
-        held.update(
-            ConsentRecord.objects.filter(customer_id__in=batch).values_list(
-                "customer_id", "purpose", "granted", "at", "source"
-            )
+        rows = ConsentRecord.objects.filter(customer_id__in=batch).values_list(
+            "customer_id", "purpose", "granted", "source", "at", "recorded_at"
         )
+        for customer_id, purpose, granted, source, at, recorded_at in rows:
+            held[(customer_id, purpose, granted, source)].append((at, recorded_at))
     return held
+
+
+def _holds(records: Held, claimed: dt.datetime) -> bool:
+    """Whether one of these records (same customer, purpose, granted, source) is the entry
+    claiming `claimed`: stored at that time, or capped at its recording because `claimed` lay
+    ahead of our clock then (`gdpr.ledger.capped_at`). Without the second case, importing the
+    file again once `claimed` has passed would add the entry uncapped, and it would outrank
+    every record made in between.
+    """
+    for at, recorded_at in records:
+        if at == claimed:
+            return True
+        capped = recorded_at is not None and at <= recorded_at <= at + CAP_SLACK
+        if capped and recorded_at < claimed <= at + MAX_CLOCK_SKEW:
+            return True
+    return False
 
 
 def _states(customer_ids: list[int]) -> dict[int, State]:

@@ -3,7 +3,13 @@
 `record_consent` / `record_consents` are the only ways consent changes. In one transaction they
 append the records, move the feed-relevant `updated_at` of the customers (and, for the sharing
 purpose, of their orders: order eligibility follows it) so incremental imports see the change,
-and queue Clerk deletions for every customer and order the change took out of the feeds.
+queue Clerk deletions for every customer and order the change took out of the feeds, and move
+the `updated_at` of every one it brought in (`gdpr.membership.track_feed_changes`: the guest
+orders placed with an objector's email too).
+
+A record's `at` is capped at the moment it is recorded: a time a little in the future is accepted
+(clock skew between the shop and us) but stored as the recording time, so it can never outrank a
+record made after it (a withdrawal a minute later must win).
 
 `redact_evidence` is the one path that alters existing records, for erasure only.
 """
@@ -20,13 +26,24 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from gdpr.batching import chunked
-from gdpr.membership import CHUNK, queue_feed_exits
+from gdpr.membership import CHUNK, track_feed_changes
 from gdpr.models import REDACTED_EVIDENCE, ConsentRecord, Purpose, Reason, Source
 from shop.models import Customer, Order
 
 # How far in the future a record's time may lie (clock skew between the shop and us). A record
-# dated later would outrank every real record until then: a typo must not become consent.
+# dated later would outrank every real record until then: a typo must not become consent. One
+# within the skew is stored at its recording time (`capped_at`).
 MAX_CLOCK_SKEW = dt.timedelta(minutes=5)
+
+
+def capped_at(at: dt.datetime, recorded: dt.datetime) -> dt.datetime:
+    """The time a record claiming `at` is stored with when recorded at `recorded`.
+
+    Nothing can have happened after it was recorded: a grant dated by a clock running ahead
+    would otherwise outrank a real withdrawal made after it, until the clocks met, and forever
+    in the ledger's order.
+    """
+    return min(at, recorded)
 
 
 @dataclass(frozen=True)
@@ -53,8 +70,9 @@ def record_consent(
 ) -> ConsentRecord:
     """Append one consent record (a grant or a withdrawal) and apply its consequences.
 
-    Raises `ValidationError` for an unknown purpose or source, a naive or future `at`, an unknown
-    or erased customer.
+    Raises `ValidationError` for an unknown purpose or source, a naive `at` or one more than
+    `MAX_CLOCK_SKEW` ahead, an unknown or erased customer. An `at` after the recording moment is
+    stored as that moment (`capped_at`).
     """
     customer_id = customer.pk if isinstance(customer, Customer) else int(customer)
     change = ConsentChange(customer_id, purpose, granted, at, source, evidence)
@@ -67,8 +85,9 @@ def record_consents(
     """Append many records at once, in one transaction, in a fixed number of queries per 500
     customers; returns the new records in the given order.
 
-    `touch=False` leaves `updated_at` alone, for a caller that stores the shop's own times (the
-    importer); Clerk deletions for objects that left the feeds are queued either way.
+    `touch=False` leaves `updated_at` alone, for a caller that stores the shop's own times and
+    tracks feed entries itself (the importer); Clerk deletions for objects that left the feeds
+    are queued either way.
     """
     if not changes:
         return []
@@ -78,13 +97,14 @@ def record_consents(
     customer_ids = sorted({c.customer_id for c in changes})
     with transaction.atomic():
         _lock_live_customers(customer_ids)
-        with queue_feed_exits(customer_ids, reason=Reason.WITHDRAWAL):
+        with track_feed_changes(customer_ids, reason=Reason.WITHDRAWAL, touch_entries=touch):
+            recorded = timezone.now()
             records = ConsentRecord.objects.bulk_create(
                 ConsentRecord(
                     customer_id=c.customer_id,
                     purpose=c.purpose,
                     granted=c.granted,
-                    at=c.at,
+                    at=capped_at(c.at, recorded),
                     source=c.source,
                     evidence=c.evidence,
                     recorded_by=recorded_by,

@@ -12,7 +12,8 @@ filters again. The rule (DESIGN.md, "GDPR policy"):
 * An erased customer is never eligible.
 * An order is eligible when it was placed within the window, is not erased, and its customer is
   eligible; a guest order (no customer) only under `personalisation`, by the terms accepted at
-  checkout.
+  checkout, and not when a customer with the same email (case-insensitive) has objected: the
+  objection covers the person, and Clerk links orders to people by email.
 * "Latest record" is by `at`; on a tie a withdrawal wins (fail closed), then the later id.
 
 Everything is computed in the database: the clauses are named `Q` objects over annotations,
@@ -37,6 +38,8 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.functions import Lower
+from django.db.models.lookups import IsNull
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -143,6 +146,29 @@ def eligible_customers(
 
 
 # --- the order rule ----------------------------------------------------------------------------
+def guest_of_an_objector() -> Exists:
+    """True for a guest order whose email (any case) is that of a customer who objected.
+
+    Per guest order, a seek on the customers' `Lower("email")` index (`shop.models.Customer`)
+    and, per customer found, the "latest sharing record" seek. A blank email links to nobody
+    (erased customers have one).
+    """
+    return Exists(
+        Customer.objects.alias(
+            email_lower=Lower("email"),
+            sharing_consent=latest_consent(Purpose.THIRD_PARTY_SHARING),
+        )
+        .filter(email_lower=Lower(OuterRef("email")), sharing_consent=False)
+        .exclude(email="")
+        # Only guest orders are concerned (a registered order follows its own customer). Said
+        # here, inside the probe, it also keeps PostgreSQL from swapping the per-row index seek
+        # for a hash of every objector, which would compute the consent state of every customer
+        # on each feed page: a condition on the outer row other than `outer = inner` cannot be
+        # hashed.
+        .filter(IsNull(OuterRef("customer_id"), True))
+    )
+
+
 def order_eligibility_q(ctx: PolicyContext) -> Q:
     """The order rule as one `Q` over an `Order` queryset annotated with `customer_sharing_consent`.
 
@@ -162,7 +188,12 @@ def order_eligibility_q(ctx: PolicyContext) -> Q:
     registered = Q(customer__isnull=False, customer__erased_at__isnull=True)
     if ctx.purpose == PERSONALISATION:
         # A guest cannot have given explicit consent: only the terms accepted at checkout count.
-        guest_by_terms = Q(customer__isnull=True, terms_accepted_at__isnull=False)
+        # An objection covers the person, not only their account: the guest orders placed with
+        # an objector's email stay out (Clerk would link them to the person by email).
+        guest_by_terms = (
+            Q(customer__isnull=True, terms_accepted_at__isnull=False)
+            & ~Q(guest_of_an_objector())
+        )
         grounds = (registered & (customer_explicit | customer_contract)) | guest_by_terms
     else:
         grounds = registered & customer_explicit

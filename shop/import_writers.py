@@ -7,6 +7,14 @@ base class does the batch: read the stored rows of the batch's ids and their fin
 canonical form of what the feeds show), sort the objects into created, updated and unchanged,
 upsert the created and updated ones in one statement (`shop.bulk`), rewrite the relations that
 changed, all in one transaction.
+
+An object whose fingerprint is unchanged is not written, whatever `updated_at` the file gives:
+its stored time may have moved here since (a consent recorded, a feed entry), and the file's
+older time would hide that from incremental imports. A changed object gets the file's
+`updated_at` (the shop's own time) or the batch's time. Customers and orders are written inside
+the ledger's guards (`ConsentLedger.guard_customers` / `guard_orders`), which queue Clerk
+deletions for what left the feeds and move what entered them to the batch's time, except the
+objects the batch wrote itself.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ from shop.models import Category, Customer, Order, OrderLine, Page, Product, Pro
 from shop.validation import CleanObject, OrderLineData, Problem
 
 if TYPE_CHECKING:
-    from shop.importing import ConsentLedger, Reporter
+    from shop.importing import ConsentLedger, FeedGuard, Reporter
 
 
 @dataclass
@@ -111,11 +119,19 @@ class _Writer:
     def write_relations(self, fresh: list[CleanObject], changed: list[CleanObject]) -> None:
         """`fresh`: created rows; `changed`: updated rows whose relation differs."""
 
-    def guard(self, batch: list[CleanObject], stored: dict[int, _Stored]) -> AbstractContextManager:
+    def guard(self, batch: list[CleanObject], stored: dict[int, _Stored]) -> AbstractContextManager[FeedGuard | None]:
+        """Wraps the batch's writes (the ledger's guard, for the types the GDPR policy reads)."""
         return nullcontext()
 
-    def after_write(self, batch: list[CleanObject], written: set[int], now: dt.datetime, outcome: _BatchOutcome) -> None:
-        """Last step inside the batch's transaction."""
+    def after_write(
+        self,
+        batch: list[CleanObject],
+        written: set[int],
+        now: dt.datetime,
+        outcome: _BatchOutcome,
+        feeds: FeedGuard | None,
+    ) -> None:
+        """Last step inside the batch's transaction (and inside `guard`, which yielded `feeds`)."""
 
     def after_commit(self, accepted: list[CleanObject]) -> None:
         """After the batch's transaction committed; `accepted`: the objects written or unchanged."""
@@ -179,14 +195,14 @@ class _Writer:
         fresh: list[CleanObject] = []
         relinked: list[CleanObject] = []
         written: set[int] = set()
-        with self.guard(accepted, stored):
+        with self.guard(accepted, stored) as feeds:
             for clean in accepted:
                 relation = self.relation(clean)
                 old = stored.get(clean.id)
                 if old is not None:
                     fp = self.fingerprint([clean.row[c] for c in self.columns], relation)
-                    same = fp == old.fingerprint and (clean.updated_at in (None, old.updated_at))
-                    if same:
+                    if fp == old.fingerprint:
+                        # Not written, whatever `updated_at` the file gives (see the module).
                         outcome.counts.unchanged += 1
                         continue
                     outcome.counts.updated += 1
@@ -200,7 +216,7 @@ class _Writer:
                 rows.append((clean.id, clean.updated_at or now, *[row[c] for c in self.columns]))
             upsert_rows(self.model, ("id", "updated_at", *self.columns), rows)
             self.write_relations(fresh, relinked)
-            self.after_write(accepted, written, now, outcome)
+            self.after_write(accepted, written, now, outcome, feeds)
         return outcome, accepted
 
 
@@ -358,22 +374,36 @@ class _CustomerWriter(_Writer):
             )
         return None
 
-    def guard(self, batch: list[CleanObject], stored: dict[int, _Stored]) -> AbstractContextManager:
+    def guard(self, batch: list[CleanObject], stored: dict[int, _Stored]) -> AbstractContextManager[FeedGuard | None]:
         ledger = self.ledger
-        return ledger.guard([c.id for c in batch]) if ledger is not None else nullcontext()
+        if ledger is None:
+            return nullcontext()
+        # A new email can make the guest orders placed with it follow this customer's objection.
+        return ledger.guard_customers([c.id for c in batch], emails={c.row["email"] for c in batch})
 
-    def after_write(self, batch: list[CleanObject], written: set[int], now: dt.datetime, outcome: _BatchOutcome) -> None:
+    def after_write(
+        self,
+        batch: list[CleanObject],
+        written: set[int],
+        now: dt.datetime,
+        outcome: _BatchOutcome,
+        feeds: FeedGuard | None,
+    ) -> None:
         ledger = self.ledger
         consents = [(c.id, consent) for c in batch for consent in c.consents]
-        if ledger is None or not consents:
-            return
-        changed = ledger.append(consents)
-        # A consent change changes what the feeds show (eligibility, `subscribed`).
-        given = {c.id for c in batch if c.updated_at is not None}
-        touch = changed - written - given
+        changed = ledger.append(consents) if ledger is not None and consents else set()
+        # A consent change changes what the feeds show (eligibility, `subscribed`): the customer
+        # changed, and gets the file's time or the batch's, like a written row.
         newly_changed = changed - written
-        if touch:
-            Customer.objects.filter(pk__in=touch).update(updated_at=now)
+        if newly_changed:
+            given = {c.id: c.updated_at for c in batch if c.id in newly_changed}
+            Customer.objects.bulk_update(
+                [Customer(pk=pk, updated_at=given[pk] or now) for pk in sorted(newly_changed)],
+                ["updated_at"],
+                batch_size=500,
+            )
+        if feeds is not None:
+            feeds.keep_times(customers=written | newly_changed)
         outcome.counts.unchanged -= len(newly_changed)
         outcome.counts.updated += len(newly_changed)
 
@@ -413,14 +443,30 @@ class _OrderWriter(_Writer):
             )
         return None
 
-    def guard(self, batch: list[CleanObject], stored: dict[int, _Stored]) -> AbstractContextManager:
+    def guard(self, batch: list[CleanObject], stored: dict[int, _Stored]) -> AbstractContextManager[FeedGuard | None]:
         ledger = self.ledger
         if ledger is None:
             return nullcontext()
-        # An order that moves (in time, or to another customer) may leave the feeds.
+        # An order that moves (in time, or to another customer) may leave the feeds, and a new
+        # recent order makes its customer's data recent: the customer may enter them.
         customers = {c.row["customer_id"] for c in batch}
         customers |= {stored[c.id].customer_id for c in batch if c.id in stored}
-        return ledger.guard(customers - {None})
+        guests = [
+            c.id for c in batch
+            if c.row["customer_id"] is None or (c.id in stored and stored[c.id].customer_id is None)
+        ]
+        return ledger.guard_orders(customers - {None}, guest_order_ids=guests)
+
+    def after_write(
+        self,
+        batch: list[CleanObject],
+        written: set[int],
+        now: dt.datetime,
+        outcome: _BatchOutcome,
+        feeds: FeedGuard | None,
+    ) -> None:
+        if feeds is not None:
+            feeds.keep_times(orders=written)
 
     def write_relations(self, fresh: list[CleanObject], changed: list[CleanObject]) -> None:
         if changed:

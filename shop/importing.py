@@ -15,9 +15,14 @@ How it writes (DESIGN.md, "Data in"):
   `bulk_create(update_conflicts=True)` elsewhere), after comparing each object with the
   stored row: what the feeds show of it (columns, translations, attributes, category membership,
   subcategories, order lines) is compared in bulk, per batch, as a canonical fingerprint. Equal:
-  nothing is written, `updated_at` stays. Different: the row is written, and `updated_at` becomes
-  the batch's time, or the file's own `updated_at` when it gives one (stored as given, always).
-  So importing the same file twice changes nothing.
+  nothing is written and `updated_at` stays, whatever `updated_at` the file gives (a time moved
+  here, by a consent recorded since, must not go back). Different: the row is written, and
+  `updated_at` becomes the batch's time, or the file's own `updated_at` when it gives one (stored
+  as given). So importing the same file twice changes nothing.
+* A batch of customers or orders can bring others into the feeds (an order whose customer
+  accepted the terms; a customer whose new order made their data recent): those move to the
+  batch's time, so incremental imports (`modified_after`) see them
+  (`ConsentLedger.guard_customers`, `guard_orders`).
 * Duplicate ids within one file: the first occurrence counts, later ones are rejected.
 * Orders: an order naming an unknown customer is rejected (without the customer the GDPR policy
   cannot be applied to it). An order line naming an unknown product is kept, its id stored as
@@ -30,7 +35,8 @@ How it writes (DESIGN.md, "Data in"):
 * Erased customers and orders are never brought back: such rows are rejected.
 * Consents are appended to the consent ledger, which lives in `gdpr` (shop must not import it):
   the caller passes a `ConsentLedger` (`gdpr.importing.LedgerForImport`). Without one, customers
-  carrying consents are rejected. A customer whose consent state the import changed has changed.
+  carrying consents are rejected. A customer whose consent state the import changed has changed
+  (it gets the file's `updated_at`, or the batch's time).
 """
 
 from __future__ import annotations
@@ -54,14 +60,30 @@ DEFAULT_BATCH_SIZE = 2000
 
 
 # --- what the caller provides ------------------------------------------------------------------
+class FeedGuard(Protocol):
+    """What the `ConsentLedger` guards yield: they move the `updated_at` of what entered the feeds."""
+
+    def keep_times(self, *, customers: Collection[int] = (), orders: Collection[int] = ()) -> None:
+        """These objects' `updated_at` was set by the batch itself (the file's or the import's
+        time): leave it."""
+
+
 class ConsentLedger(Protocol):
     """What the import needs from the consent ledger (implemented in `gdpr.importing`)."""
 
     def check(self, purpose: str, source: str, at: dt.datetime) -> list[tuple[str, str]]:
         """The ledger's rules for one consent entry: [(field, reason)], [] when it is valid."""
 
-    def guard(self, customer_ids: Collection[int]) -> AbstractContextManager:
-        """Wraps a batch that may take customers or their orders out of the feeds."""
+    def guard_customers(self, customer_ids: Collection[int], *, emails: Iterable[str]) -> AbstractContextManager[FeedGuard]:
+        """Wraps a batch of customers, which may move in or out of the feeds with their orders
+        and the guest orders of their emails (as stored, and `emails`, the ones the batch gives)."""
+
+    def guard_orders(
+        self, customer_ids: Collection[int], *, guest_order_ids: Iterable[int]
+    ) -> AbstractContextManager[FeedGuard]:
+        """Wraps a batch of orders, which may move in or out of the feeds with their customers
+        (stored and new: a new order makes its customer's data recent). `guest_order_ids`: the
+        batch's orders that have or had no customer (the others are read through their customer)."""
 
     def append(self, consents: Sequence[tuple[int, ConsentData]]) -> set[int]:
         """Append the records the ledger lacks; return the customers whose consent state changed."""

@@ -15,6 +15,7 @@ import re
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -190,6 +191,11 @@ class Customer(FeedObject):
         verbose_name = _("customer")
         verbose_name_plural = _("customers")
         ordering = ["id"]
+        indexes = [
+            # The GDPR policy finds the customer behind a guest order's email, in any case
+            # (an objector's guest orders stay out of the feeds).
+            models.Index(Lower("email"), name="customer_email_lower"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name or _('customer')} ({self.pk})"
@@ -220,6 +226,11 @@ class Order(FeedObject):
             # The policy's "last order" per customer and the window on placed_at.
             models.Index(fields=["customer", "placed_at"], name="order_customer_placed"),
             models.Index(fields=["placed_at"], name="order_placed"),
+            # The guest orders of an email, in any case: those whose eligibility follows a
+            # customer's objection (gdpr.membership), read when that customer's consent changes.
+            models.Index(
+                Lower("email"), name="order_guest_email_lower", condition=models.Q(customer__isnull=True)
+            ),
         ]
 
 

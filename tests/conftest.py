@@ -36,11 +36,15 @@ def _clerk_settings(settings, _fake_clerk_server):
 @pytest.fixture(autouse=True)
 def _clean_cache():
     """Token verifications and pagination cursors must not leak from one test to the next."""
+    from feeds.pagination import forget_unsaved_cursors  # the cursors a failed cache write left in memory
+
     for cache in caches.all():
         cache.clear()
+    forget_unsaved_cursors()
     yield
     for cache in caches.all():
         cache.clear()
+    forget_unsaved_cursors()
 
 
 @pytest.fixture

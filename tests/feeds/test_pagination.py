@@ -47,8 +47,9 @@ def test_page_past_the_end_is_an_empty_array(feed_client, shop):
 
 def test_offset_without_limit_is_a_page_of_the_default_limit(feed_client, shop, settings):
     settings.CLERK_FEED_DEFAULT_LIMIT = 5
-    page = get_json(feed_client, "/feed/products.json?offset=3")
-    assert [p["id"] for p in page] == shop.eligible["products"][3:8]
+    first = get_json(feed_client, "/feed/products.json?offset=0")
+    second = get_json(feed_client, "/feed/products.json?offset=5")  # continues by the cursor
+    assert [p["id"] for p in first + second] == shop.eligible["products"][0:10]
 
 
 def test_walk_stays_exact_when_rows_are_deleted_and_added_mid_walk(feed_client, shop):
@@ -80,22 +81,26 @@ def walk_from(client, feed, *, limit, offset):
         offset += limit
 
 
-def test_cold_deep_page_seeks_and_matches_the_walk(feed_client, shop):
+def test_cold_deep_page_starts_its_margin_early_and_the_walk_continues_by_cursor(feed_client, shop):
     whole = get_json(feed_client, "/feed/products.json")
     cache.clear()  # no cursor: a cold start, or an evicted cache
-    assert get_json(feed_client, "/feed/products.json?limit=7&offset=14") == whole[14:21]
+    start = 14 - pagination.cold_seek_margin(14)
+    assert start == 12  # ⌈14/10⌉ = 2 rows early: a margin for rows that left the feed meanwhile
+    assert get_json(feed_client, "/feed/products.json?limit=7&offset=14") == whole[start : start + 7]
     # ...and the walk continues from there by cursor.
-    assert get_json(feed_client, "/feed/products.json?limit=7&offset=21") == whole[21:28]
+    assert get_json(feed_client, "/feed/products.json?limit=7&offset=21") == whole[start + 7 : start + 14]
 
 
 def test_walks_with_different_limits_or_filters_never_share_cursors(feed_client, shop):
     whole = get_json(feed_client, "/feed/products.json")
     get_json(feed_client, "/feed/products.json?limit=5&offset=0")
     get_json(feed_client, "/feed/products.json?limit=5&offset=5")  # stores a cursor for offset 10
-    assert get_json(feed_client, "/feed/products.json?limit=10&offset=10") == whole[10:20]
-    assert get_json(feed_client, "/feed/products.json?limit=5&offset=10&modified_after=3") == [
-        p for p in get_json(feed_client, "/feed/products.json?modified_after=3")
-    ][10:15]
+    # The other walks seek cold (one row early at offset 10); the cursor would start at whole[10].
+    start = 10 - pagination.cold_seek_margin(10)
+    assert get_json(feed_client, "/feed/products.json?limit=10&offset=10") == whole[start : start + 10]
+    recent = get_json(feed_client, "/feed/products.json?modified_after=3")
+    assert recent[start] != whole[start]  # so a shared cursor would show
+    assert get_json(feed_client, "/feed/products.json?limit=5&offset=10&modified_after=3") == recent[start : start + 5]
 
 
 def test_cursors_of_one_client_are_not_used_for_another(shop):
@@ -114,13 +119,15 @@ def test_a_broken_cache_costs_speed_not_correctness(shop, monkeypatch):
     monkeypatch.setattr(pagination.cache, "get", broken)
     monkeypatch.setattr(pagination.cache, "set", broken)
     page = orjson.loads(b"".join(feed_chunks("products", params=FeedParams(limit=5, offset=10))))
-    assert [p["id"] for p in page] == shop.eligible["products"][10:15]
+    start = 10 - pagination.cold_seek_margin(10)  # no cursor can be read: a cold seek
+    assert [p["id"] for p in page] == shop.eligible["products"][start : start + 5]
 
 
 def test_pages_larger_than_a_batch_are_read_in_several_batches(shop, monkeypatch):
     monkeypatch.setattr(pagination, "BATCH_SIZE", 4)
     page = orjson.loads(b"".join(feed_chunks("products", params=FeedParams(limit=10, offset=3))))
-    assert [p["id"] for p in page] == shop.eligible["products"][3:13]
+    start = 3 - pagination.cold_seek_margin(3)
+    assert [p["id"] for p in page] == shop.eligible["products"][start : start + 10]
     whole = orjson.loads(b"".join(feed_chunks("products", params=FeedParams())))
     assert [p["id"] for p in whole] == shop.eligible["products"]
 

@@ -27,6 +27,7 @@ class Person:
     registered_at: dt.datetime | None
     terms_accepted_at: dt.datetime | None
     erased: bool
+    email: str = ""
     consents: list[Consent] = field(default_factory=list)
 
 
@@ -37,6 +38,7 @@ class Purchase:
     placed_at: dt.datetime
     terms_accepted_at: dt.datetime | None
     erased: bool
+    email: str = ""
 
 
 def latest_state(person: Person, purpose: str) -> bool | None:
@@ -64,11 +66,22 @@ def customer_in_feed(p: Person, purchases: list[Purchase], *, now, purpose, days
     return p.registered_at >= window_start or (last_order is not None and last_order >= window_start)
 
 
-def order_in_feed(o: Purchase, purchases: list[Purchase], *, now, purpose, days) -> bool:
+def objected(p: Person) -> bool:
+    return latest_state(p, SHARING) is False
+
+
+def order_in_feed(o: Purchase, purchases: list[Purchase], *, people: list[Person], now, purpose, days) -> bool:
     if o.erased or o.placed_at < now - dt.timedelta(days=days):
         return False
     if o.customer is None:
-        return purpose == "personalisation" and o.terms_accepted_at is not None
+        # A guest order counts by the checkout terms, unless the person behind its email (a
+        # customer with that email, in any case) objected: the objection covers the person.
+        same_person = [p for p in people if o.email and p.email.lower() == o.email.lower()]
+        return (
+            purpose == "personalisation"
+            and o.terms_accepted_at is not None
+            and not any(objected(p) for p in same_person)
+        )
     return customer_in_feed(o.customer, purchases, now=now, purpose=purpose, days=days)
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 
+import orjson
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from feeds.params import FeedParams
+from feeds.stream import feed_chunks
 from gdpr.ledger import ConsentChange, record_consent, record_consents, redact_evidence
 from gdpr.models import (
     REDACTED_EVIDENCE,
@@ -34,6 +37,11 @@ def withdraw(customer, **kw):
 
 def queued(object_type):
     return sorted(ClerkDeletion.objects.filter(object_type=object_type).values_list("object_id", flat=True))
+
+
+def page(feed, *, limit, offset, client="importer", now=None, modified_after=None):
+    params = FeedParams(limit=limit, offset=offset, modified_after=modified_after)
+    return [o["id"] for o in orjson.loads(b"".join(feed_chunks(feed, params=params, client=client, now=now)))]
 
 
 # --- append-only -------------------------------------------------------------------------------
@@ -213,3 +221,59 @@ def test_a_failed_batch_writes_nothing():
     with pytest.raises(ValidationError):
         record_consents(changes)
     assert ConsentRecord.objects.count() == 0 and ClerkDeletion.objects.count() == 0
+
+
+# --- a record's time is capped at its recording --------------------------------------------------
+def test_grant_dated_within_the_clock_skew_outranks_a_later_real_withdrawal():
+    """The ledger accepts records up to 5 minutes in the future, and the state is the latest by
+    `at`: a grant dated now+4 min beats a withdrawal the customer makes a minute later (dated
+    now), permanently. The objection is recorded, queues nothing, and the customer stays in."""
+    customer = CustomerFactory(registered_at=None, terms_accepted_at=None)  # consent is the only ground
+    now = timezone.now()
+    record_consent(
+        customer=customer, purpose=Purpose.THIRD_PARTY_SHARING, granted=True,
+        at=now + dt.timedelta(minutes=4), source=Source.CHECKOUT, evidence="box ticked (shop clock ahead)",
+    )
+    record_consent(
+        customer=customer, purpose=Purpose.THIRD_PARTY_SHARING, granted=False,
+        at=timezone.now(), source=Source.ACCOUNT, evidence="withdrew on the account page",
+    )
+    later = now + dt.timedelta(hours=1)
+    assert page("customers", limit=10, offset=0, now=later) == []
+
+
+def test_a_record_dated_ahead_is_stored_at_its_recording_time():
+    c = CustomerFactory()
+    before = timezone.now()
+    record = record_consent(customer=c, purpose=Purpose.MARKETING, granted=True,
+                            at=before + dt.timedelta(minutes=4), source=Source.CHECKOUT, evidence="e")
+    stored = ConsentRecord.objects.get(pk=record.pk)
+    assert before <= stored.at <= stored.recorded_at <= timezone.now()
+    assert record.at == stored.at
+    # A past time is kept as given.
+    past = before - dt.timedelta(days=3)
+    assert record_consent(customer=c, purpose=Purpose.MARKETING, granted=False, at=past,
+                          source=Source.ACCOUNT, evidence="e").at == past
+
+
+# --- an objection covers the person's guest orders ---------------------------------------------
+def test_an_objection_queues_the_deletion_of_the_guest_orders_placed_with_the_email():
+    c = CustomerFactory(email="Anna@Example.com")
+    guest = OrderFactory(customer=None, email="anna@example.COM", terms_accepted_at=timezone.now())
+    stranger = OrderFactory(customer=None, email="bruno@example.com", terms_accepted_at=timezone.now())
+    withdraw(c)
+    assert queued("orders") == [guest.pk]
+    assert page("orders", limit=10, offset=0) == [stranger.pk]
+
+
+def test_a_regrant_brings_the_guest_orders_back_into_incremental_feeds():
+    long_ago = timezone.now() - dt.timedelta(days=30)
+    c = CustomerFactory(email="anna@example.com", updated_at=long_ago)
+    guest = OrderFactory(customer=None, email="ANNA@example.com", terms_accepted_at=long_ago,
+                         placed_at=long_ago, updated_at=long_ago)
+    withdraw(c)
+    Order.objects.filter(pk=guest.pk).update(updated_at=long_ago)
+    assert page("orders", limit=10, offset=0) == []
+    record_consent(customer=c, purpose=Purpose.THIRD_PARTY_SHARING, granted=True, at=timezone.now(),
+                   source=Source.ACCOUNT, evidence="account page toggle")
+    assert page("orders", limit=10, offset=0, modified_after=1) == [guest.pk]

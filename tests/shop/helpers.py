@@ -9,9 +9,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import orjson
 from django.core.management import CommandError, call_command
 
+from feeds.params import FeedParams
+from feeds.stream import feed_chunks
+from gdpr.importing import LedgerForImport
 from gdpr.models import ConsentRecord
+from shop.importing import ImportResult, import_objects
 from shop.models import Category, Customer, Order, Page, Product, ProductCategory
 
 T0 = 1_700_000_000  # 2023-11-14T22:13:20Z: a fixed, past unix time for test data
@@ -42,6 +47,33 @@ def import_shop(source: Path | str | bytes, *args: str) -> Run:
         err.write(f"CommandError: {exc}\n")
         code = exc.returncode
     return Run(code, out.getvalue(), err.getvalue())
+
+
+def import_cleanly(sections: dict[str, list[Any]], *, batch_size: int = 2000) -> ImportResult:
+    """Import objects in memory through the service (with the consent ledger); nothing may be
+    rejected or warned about."""
+
+    class Reporter:
+        def __init__(self) -> None:
+            self.problems: list[Any] = []
+
+        def rejected(self, *args: Any) -> None:
+            self.problems.append(args)
+
+        def warning(self, message: str) -> None:
+            self.problems.append(message)
+
+    reporter = Reporter()
+    result = import_objects(sections, reporter=reporter, ledger=LedgerForImport(), batch_size=batch_size)
+    assert not reporter.problems, reporter.problems
+    return result
+
+
+def page(feed: str, *, limit: int, offset: int, client: str = "importer", now=None, modified_after=None) -> list[int]:
+    """The ids of one page of a feed, served at `now` (all objects, or those changed within
+    `modified_after` days)."""
+    params = FeedParams(limit=limit, offset=offset, modified_after=modified_after)
+    return [o["id"] for o in orjson.loads(b"".join(feed_chunks(feed, params=params, client=client, now=now)))]
 
 
 _MARK = "@@decimal@@"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
+from gdpr.ledger import record_consent
 from gdpr.models import ClerkDeletion, ConsentRecord
 from gdpr.policy import eligible_customers
 from shop.models import Customer
@@ -69,3 +70,24 @@ def test_a_marketing_grant_subscribes_and_moves_the_customer(tmp_path):
     import_shop(write_json(tmp_path / "b.json", {"customers": [customer(consents=[consent(True, 1, "marketing")])]}))
     assert eligible_customers().get(pk=1).marketing_consent is True
     assert Customer.objects.get(pk=1).updated_at > before
+
+
+def test_a_consent_dated_ahead_is_stored_at_the_import_time_and_not_added_again(tmp_path):
+    """An entry a few minutes ahead of our clock (shop clock skew) is capped at its recording
+    (`gdpr.ledger.capped_at`); importing the file again adds nothing, so the entry cannot come
+    back uncapped and outrank a withdrawal recorded in between."""
+    ahead = int(timezone.now().timestamp()) + 180
+    entry = {"purpose": "third_party_sharing", "granted": True, "at": ahead, "source": "checkout", "evidence": "box"}
+    row = customer(consents=[entry])
+    del row["terms_accepted_at"]  # consent is the only ground
+    path = write_json(tmp_path / "a.json", {"customers": [row]})
+    start = timezone.now()
+    import_shop(path)
+    record = ConsentRecord.objects.get()
+    assert start <= record.at <= record.recorded_at < timezone.now()
+    record_consent(customer=1, purpose="third_party_sharing", granted=False, at=timezone.now(),
+                   source="account", evidence="withdrew")
+    run = import_shop(path)
+    assert "customers 0 created, 0 updated, 1 unchanged" in run.stdout
+    assert ConsentRecord.objects.count() == 2
+    assert not eligible_customers().exists()

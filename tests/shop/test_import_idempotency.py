@@ -1,4 +1,5 @@
-"""Importing the same file twice changes nothing; a change moves `updated_at`, and only then."""
+"""Importing the same file twice changes nothing; a change moves `updated_at`, and only then: an
+unchanged object is never written, whatever `updated_at` the file gives."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from gdpr.models import ConsentRecord
-from shop.models import Category, Customer, Order, Product
-from tests.shop.helpers import T0, import_shop, shop_objects, updated_times, write_json
+from gdpr.ledger import record_consent
+from gdpr.models import ConsentRecord, Purpose, Source
+from shop.models import Category, Customer, Order
+from tests.shop.helpers import T0, import_cleanly, import_shop, page, shop_objects, updated_times, write_json
 from tests.shop.test_import_roundtrip import full_feed
 
 pytestmark = pytest.mark.django_db
+
+_import = import_cleanly
 
 
 def feed_without_times() -> dict:
@@ -138,16 +142,57 @@ def test_a_parent_outside_the_file_that_loses_a_child_moves(tmp_path):
     assert after[("categories", 3)] == before[("categories", 3)]
 
 
-def test_a_given_updated_at_is_stored_as_given_whether_or_not_anything_changed(tmp_path):
+# (type, index in full_feed(), id, a change of what the feed shows)
+ONE_OF_EACH = [
+    ("categories", 1, 2, lambda o: o.update(name="Moka e caffettiere")),
+    ("products", 0, 10, lambda o: o.update(price=Decimal("25.00"))),
+    ("pages", 0, 5, lambda o: o["title"].update(english="How to choose a moka pot")),
+    ("customers", 1, 8, lambda o: o.update(zip="20100")),
+    ("orders", 1, 101, lambda o: o["products"][0].update(quantity=3)),
+]
+EACH_IDS = [name for name, *_ in ONE_OF_EACH]
+
+
+@pytest.mark.parametrize(("name", "index", "oid", "change"), ONE_OF_EACH, ids=EACH_IDS)
+def test_an_unchanged_object_is_not_written_whatever_updated_at_the_file_gives(tmp_path, name, index, oid, change):
     feed = full_feed()
     import_shop(write_json(tmp_path / "first.json", feed))
-    feed["products"][0]["updated_at"] = T0 - 500  # older than before: still the shop's own time
-    feed["products"][1]["price"] = Decimal("31")  # changed content, same given time
+    before = updated_times()
+    feed[name][index]["updated_at"] = T0 - 500  # older: writing it would hide later changes
     run = import_shop(write_json(tmp_path / "second.json", feed))
-    assert "products 0 created, 2 updated, 0 unchanged" in run.stdout
-    assert Product.objects.get(pk=10).updated_at == dt.datetime.fromtimestamp(T0 - 500, tz=dt.UTC)
-    assert Product.objects.get(pk=11).updated_at == dt.datetime.fromtimestamp(T0 + 11, tz=dt.UTC)
-    assert Product.objects.get(pk=11).price == Decimal("31")
+    assert f"{name} 0 created, 0 updated, {len(feed[name])} unchanged" in run.stdout
+    assert updated_times() == before
+
+
+@pytest.mark.parametrize(("name", "index", "oid", "change"), ONE_OF_EACH, ids=EACH_IDS)
+def test_a_changed_object_stores_the_given_updated_at(tmp_path, name, index, oid, change):
+    feed = full_feed()
+    import_shop(write_json(tmp_path / "first.json", feed))
+    before = updated_times()
+    change(feed[name][index])
+    feed[name][index]["updated_at"] = T0 - 500  # older than before: still the shop's own time
+    run = import_shop(write_json(tmp_path / "second.json", feed))
+    assert f"{name} 0 created, 1 updated, {len(feed[name]) - 1} unchanged" in run.stdout
+    after = updated_times()
+    assert after[(name, oid)] == dt.datetime.fromtimestamp(T0 - 500, tz=dt.UTC)
+    assert _moved(before, after) == {(name, oid)}
+
+
+def test_reimporting_an_unchanged_customer_moves_updated_at_back_before_a_consent_change():
+    """A consent recorded here moves the customer's `updated_at` to now. The next routine import
+    of the same, unchanged, customer (the shop's own older `updated_at`) is not "unchanged": it
+    writes the old time back, so the incremental customers feed loses the consent change."""
+    now = timezone.now()
+    old = int((now - dt.timedelta(days=30)).timestamp())
+    row = {"id": 9, "name": "Cy", "email": "cy@example.com", "updated_at": old}  # no contract
+    _import({"customers": [row]})
+    record_consent(
+        customer=9, purpose=Purpose.THIRD_PARTY_SHARING, granted=True, at=now - dt.timedelta(seconds=1),
+        source=Source.ADMIN, evidence="signed form",
+    )
+    assert page("customers", limit=10, offset=0, modified_after=1) == [9]
+    _import({"customers": [row]})  # the nightly import, nothing changed at the shop
+    assert page("customers", limit=10, offset=0, modified_after=1) == [9]
 
 
 def test_a_consent_change_keeps_a_given_updated_at(tmp_path):
