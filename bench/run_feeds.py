@@ -480,10 +480,14 @@ def report(results: dict) -> str:
     bc = median(bare["walk_wall_s"]) if bare and bare["walk_wall_s"] else None
     ec = get(peer, "crawl_s")
     estimated = bool(peer) and "estimated" in (peer.get("crawl_method") or "")
+    def spread(d: dict | None) -> str:
+        walls = (d or {}).get("walk_wall_s") or []
+        return f"median of {len(walls)}, {min(walls):.1f}–{max(walls):.1f}" if walls else "none"
+
     lines.append(
-        f"| full crawl of 1,000,000 products, limit 1,000, s | {num(pc, '{:.1f}')} (median of {len(p['walk_wall_s']) if p else 0}; "
+        f"| full crawl of 1,000,000 products, limit 1,000, s | {num(pc, '{:.1f}')} ({spread(p)}; "
         f"{num(get(p, 'crawl_after_peer_s'), '{:.1f}')} right after the peer's) | "
-        f"{num(ec)}{' (estimated)' if estimated else ''} | {num(bc, '{:.1f}')} (median of {len(bare['walk_wall_s']) if bare else 0}) |"
+        f"{num(ec)}{' (estimated)' if estimated else ''} | {num(bc, '{:.1f}')} ({spread(bare)}) |"
     )
     lines.append(f"| every crawl exact (each product once, in id order) | {get(p, 'walks_exact')} | – | {get(bare, 'walks_exact')} |")
     lines.append(f"| median page within a crawl, ms | {num(get(p, 'page_ms_median_in_walks'), '{:.1f}')} | – | "

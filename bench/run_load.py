@@ -75,20 +75,22 @@ def feed_ids(feed_name: str) -> set[int]:
 
 
 # --- walkers ---------------------------------------------------------------------------------
-def walker_main(index: int, feed: str, limit: int, token: str, base_url: str, database_url: str,
+def walker_main(index: int, feed: str, limit: int, tokens: list[str], base_url: str, database_url: str,
                 stop_at: float, max_walks: int, out_path: str, control: bool = False, abort=None) -> None:
     """Repeat full walks of `feed` until `stop_at`; pickle every walk's record to `out_path`.
 
     `control`: walk the naive peer's LimitOffsetPagination (plain SQL OFFSET) instead of the
     project, as a negative control: its walks are expected to skip or repeat rows.
+    `tokens`: one token for every walk, or a new token (a new client identity) for each walk.
     """
     walks, requests = [], []
     error = ""
     try:
         django_setup(database_url)
-        client = Client(base_url, headers={"X-Clerk-Authorization": f"Bearer {token}"}, timeout=60)
         label = None if control else feed  # the control's requests are not the project's
-        for _ in range(max_walks):
+        for n in range(max_walks):
+            token = tokens[n % len(tokens)]
+            client = Client(base_url, headers={"X-Clerk-Authorization": f"Bearer {token}"}, timeout=60)
             if time.time() > stop_at or (abort is not None and abort.is_set()):
                 break
             t0 = time.time()
@@ -123,7 +125,7 @@ def walker_main(index: int, feed: str, limit: int, token: str, base_url: str, da
             after = feed_ids(feed)
             t1 = time.time()
             walks.append({
-                "walker": index, "control": control, "feed": feed, "limit": limit, "t0": t0, "t1": t1, "pages": pages,
+                "walker": index, "walk": n + 1, "control": control, "feed": feed, "limit": limit, "t0": t0, "t1": t1, "pages": pages,
                 "complete": complete, "stopped": stopped, "before": before, "after": after,
                 "walked": walked,
             })
@@ -249,6 +251,7 @@ def changed_ids(walk: dict, mutations: list[dict], orders_of: dict[int, list[int
 
 
 def judge(walk: dict, touched: set[int]) -> dict:
+    """The verdict on one walk (see the module docstring for "exact")."""
     before, after, walked = walk["before"], walk["after"], walk["walked"]
     counts = Counter(walked)
     stable = (before & after) - touched
@@ -257,7 +260,8 @@ def judge(walk: dict, touched: set[int]) -> dict:
     phantom = set(counts) - (before | after | touched)
     ok = walk["complete"] and not missing and not repeated and not phantom
     return {
-        "feed": walk["feed"], "limit": walk["limit"], "walker": walk["walker"],
+        "feed": walk["feed"], "limit": walk["limit"], "walker": walk["walker"], "walk": walk["walk"],
+        "repeated_count": len(repeated), "phantom_count": len(phantom),
         "seconds": round(walk["t1"] - walk["t0"], 2), "pages": walk["pages"], "objects": len(walked),
         "stable": len(stable), "touched": len(touched), "missing": sorted(missing)[:10],
         "missing_count": len(missing), "repeated": sorted(repeated)[:10], "phantom": sorted(phantom)[:10],
@@ -296,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--consent-rate", type=float, default=5.0, help="consent changes per second")
     parser.add_argument("--delete-every", type=int, default=25, help="a product deletion every N changes")
     parser.add_argument("--skip-seed", action="store_true")
+    parser.add_argument("--token-per-walk", action="store_true",
+                        help="a new token (client identity) for every walk, instead of one per walker")
     parser.add_argument("--control", action="store_true",
                         help="add a walker on the naive peer's OFFSET paging (a negative control: "
                              "its walks should come out inexact, proving the check can fail)")
@@ -311,17 +317,19 @@ def main(argv: list[str] | None = None) -> int:
         log("manage.py import_shop does not exist yet: no import loop can run")
         return 2
 
-    tokens = [f"load-token-{i + 1}" for i in range(args.walkers)]
+    per_walker = args.max_walks if args.token_per_walk else 1
+    tokens = [[f"load-token-{i + 1}-{n + 1}" for n in range(per_walker)] for i in range(args.walkers)]
     ctx = mp.get_context("spawn")
     results: dict = {
         "date": dt.datetime.now().isoformat(timespec="seconds"), "machine": machine_description(),
         "command": "bench/run_load.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "token_per_walk": args.token_per_walk,
         "data": {"products": scale.products, "customers": scale.customers, "orders": scale.orders},
     }
     import_log, admin_log = run_dir / "imports.jsonl", run_dir / "admin.jsonl"
     children: list[mp.Process] = []
     with Processes() as procs:
-        clerk_url = start_fake_clerk(procs, tokens, run_dir)
+        clerk_url = start_fake_clerk(procs, [t for ts in tokens for t in ts], run_dir)
         conf, conf_text = gunicorn_config(run_dir)
         results["gunicorn"] = conf_text + ", 2 workers"
         env = server_env(database_url=args.database_url, cache_url=args.cache_url, clerk_url=clerk_url)
@@ -329,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
 
         redis.Redis.from_url(args.cache_url).flushdb()
         server = start_gunicorn(procs, "project", "clerkfeeds.wsgi:application", env, run_dir, config=conf)
-        probe = Client(server.base_url, headers={"X-Clerk-Authorization": f"Bearer {tokens[0]}"}).get(
+        probe = Client(server.base_url, headers={"X-Clerk-Authorization": f"Bearer {tokens[0][0]}"}).get(
             "/feed/products.json?limit=1")
         if probe.status != 200:
             log(f"the products feed answered {probe.status}: {probe.body[:300]!r}")
@@ -360,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
                 out_path = run_dir / "walker-control.pickle"
                 walker_outs.append(out_path)
                 children.append(ctx.Process(target=walker_main, name="walker-control", args=(
-                    0, "products", 1000, "", peer.base_url, args.database_url, stop_at,
+                    0, "products", 1000, [""], peer.base_url, args.database_url, stop_at,
                     args.max_walks, str(out_path), True, abort)))
             for child in children:
                 child.start()
@@ -419,6 +427,13 @@ def main(argv: list[str] | None = None) -> int:
         "statuses": dict(statuses), "server_errors": sum(n for s, n in statuses.items() if s.startswith("5") or s == "0"),
         "per_feed": per_feed, "walks": len(verdicts), "walks_exact": sum(v["exact"] for v in verdicts),
         "walks_by_feed": dict(Counter(f"{v['feed']}@{v['limit']}" for v in verdicts)),
+        "walks_with_skips": sum(1 for v in verdicts if v["missing_count"]),
+        "walks_with_repeats": sum(1 for v in verdicts if v["repeated_count"]),
+        "walks_with_phantoms": sum(1 for v in verdicts if v["phantom_count"]),
+        "walks_incomplete": sum(1 for v in verdicts if not v["complete"]),
+        "first_walks_exact": f"{sum(v['exact'] for v in verdicts if v['walk'] == 1)} / "
+                             f"{sum(1 for v in verdicts if v['walk'] == 1)}",
+        "repeats_by_walk": {f"{v['feed']}@{v['limit']}#{v['walk']}": v["repeated_count"] for v in verdicts if v["repeated_count"]},
         "imports": len(imports), "imports_failed": sum(1 for m in imports if m["rc"] != 0),
         "imported_products": sum(len(m["ids"]) for m in imports),
         "consent_changes": len(consents), "consent_errors": sum(1 for m in consents if m["error"]),
@@ -434,7 +449,9 @@ def main(argv: list[str] | None = None) -> int:
         log(f"walker error: {e}")
     for v in verdicts:
         if not v["exact"]:
-            log(f"INEXACT walk: {v}")
+            log(f"inexact walk: {v['feed']}@{v['limit']} walker {v['walker']} walk {v['walk']}: "
+                f"{v['missing_count']} skipped, {v['repeated_count']} repeated (e.g. {v['repeated'][:5]}), "
+                f"{v['phantom_count']} phantom, complete={v['complete']} {v['stopped']}")
     print(report(results))
     log(f"raw figures in {run_dir.relative_to(REPO)}/results.json")
     ok = results["server_errors"] == 0 and results["walks_exact"] == results["walks"] and not errors and results["walks"]
@@ -457,7 +474,11 @@ def report(r: dict) -> str:
     lines += [
         f"| HTTP statuses | {', '.join(f'{s}: {n:,}' for s, n in sorted(r['statuses'].items()))} |",
         f"| 5xx or connection errors | {r['server_errors']} |",
-        f"| walks exact / walks | {r['walks_exact']} / {r['walks']} ({', '.join(f'{k}: {n}' for k, n in sorted(r['walks_by_feed'].items()))}) |",
+        f"| walks exact / walks | {r['walks_exact']} / {r['walks']} ({', '.join(f'{k}: {n}' for k, n in sorted(r['walks_by_feed'].items()))}); "
+        f"identity: {'a new token per walk' if r['token_per_walk'] else 'one token per walker, reused by its walks'} |",
+        f"| walks with skipped / repeated / phantom rows; incomplete | {r['walks_with_skips']} / {r['walks_with_repeats']} / "
+        f"{r['walks_with_phantoms']}; {r['walks_incomplete']} |",
+        f"| first walk of each walker exact | {r['first_walks_exact']} |",
         *([f"| negative control: walks of the naive peer's OFFSET paging that were inexact | "
            f"{r['control_inexact']} / {r['control_walks']} |"] if r.get("control_walks") else []),
         f"| concurrent imports (import_shop runs, products) | {r['imports']} runs ({r['imports_failed']} failed), "

@@ -6,6 +6,8 @@ In the spirit of `django.contrib.sitemaps.Sitemap`: a subclass sets
     model           the model whose primary key orders and pages the feed
     columns         the `values()` columns `to_object` reads (the primary key included)
     modified_field  the feed-relevant change time `modified_after` filters on
+    rows_leave_only_by_deletion
+                    whether a row leaves `rows()` only when deleted (the catalogue); default False
 
 and implements
 
@@ -114,6 +116,11 @@ class Feed(ABC):
     modified_field: ClassVar[str] = "updated_at"
     # Attributes the declaration itself owns (present or omitted): extras never set them.
     standard_attributes: ClassVar[frozenset[str]] = frozenset()
+    # True only when a row leaves `rows()` solely by being deleted, and every deletion is queued
+    # in the GDPR outbox under the feed's `name` (`gdpr.receivers`): then, while no deletion is
+    # recent, a cold page seeks exactly (`feeds.pagination`). False (the safe default) when rows
+    # also leave with time or by a change of state (the GDPR window, a withdrawal).
+    rows_leave_only_by_deletion: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -19,6 +19,7 @@ from feeds.base import TRANSLATIONS, Feed, age_on, keys_lookup, price, unix_time
 class ProductFeed(Feed):
     name = "products"
     model = Product
+    rows_leave_only_by_deletion = True  # catalogue: no time window, no consent
     columns = (
         "id", "name", "description", "price", "list_price", "image", "url", "brand",
         "created_at", "index", "attributes", TRANSLATIONS,
@@ -67,6 +68,7 @@ class ProductFeed(Feed):
 class CategoryFeed(Feed):
     name = "categories"
     model = Category
+    rows_leave_only_by_deletion = True  # catalogue: no time window, no consent
     columns = ("id", "name", "url", "image", "description", TRANSLATIONS)
     standard_attributes = frozenset({"id", "name", "url", "subcategories", "image", "description"})
 
@@ -100,6 +102,7 @@ class CategoryFeed(Feed):
 class OrderFeed(Feed):
     name = "orders"
     model = Order
+    rows_leave_only_by_deletion = False  # they also leave the GDPR window, by withdrawal, by erasure
     columns = ("id", "customer_id", "email", "placed_at")
     standard_attributes = frozenset({"id", "products", "time", "customer", "email"})
 
@@ -136,6 +139,7 @@ class OrderFeed(Feed):
 class CustomerFeed(Feed):
     name = "customers"
     model = Customer
+    rows_leave_only_by_deletion = False  # they also leave the GDPR window, by withdrawal, by erasure
     columns = ("id", "name", "email", "zip", "gender", "birth_date", "age", "is_b2b", "marketing_consent")
     standard_attributes = frozenset({"id", "name", "email", "subscribed", "zip", "gender", "age", "is_b2b"})
 
@@ -166,6 +170,7 @@ class CustomerFeed(Feed):
 class PageFeed(Feed):
     name = "pages"
     model = Page
+    rows_leave_only_by_deletion = True  # catalogue: no time window, no consent
     columns = ("id", "type", "url", "title", "text", "image", "attributes", TRANSLATIONS)
     standard_attributes = frozenset({"id", "type", "url", "title", "text", "image"})
 

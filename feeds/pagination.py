@@ -22,29 +22,52 @@ cache and that memory. Primary keys are integers (`shop.models.FeedObject.id`), 
 `min` is the database's order.
 
 Cold seek. With no cursor (cold start, eviction, expiry, another worker's per-process cache,
-a jump, a broken cache) the pager counts positions, in the feed as it is now: one index-only
-query for the key at position O - 1 - ⌈O/10⌉ (none before the first row), then the same keyset
-read, so the page starts up to ⌈O/10⌉ rows early. Positions shift when rows leave the feed
-behind the walk (deleted, aged out of the GDPR window or behind the `modified_after` cutoff as
-`now` moves) and when the walk was served duplicates; the seek skips nothing as long as that
-drift is at most ⌈O/10⌉, i.e. the feed now holds at least O - ⌈O/10⌉ rows up to the last row the
-walk was served. The margin grows with O, not a fixed number of rows, because a cold page
-leaves the walk exactly its margin behind its offset: with a fixed margin, consecutive cold
-pages (a dead or per-process cache) would have no slack at all; with ⌈O/10⌉ they have about
-L/10 rows of slack per page, and a cold page after a run of cursor hits from O' about
-(O - O')/10. The price is up to ⌈O/10⌉ duplicates per cold page. Past the end the page is `[]`;
-a cold page just past the end may repeat the last rows: the walk then ends at its next page
-(by cursor), or, with no cursors at all, once O - 1 - ⌈O/10⌉ passes the end (about O/9 rows
-later).
+a jump, a broken cache) the pager counts positions in the feed as it is now, with one
+index-only query for the key at a position, then the same keyset read. A walk's pages can only
+skip when rows LEFT the feed, behind the walk, since the walk began (not merely since its
+previous page: cursor pages keep the walk exact but do not restore positions); rows added only
+ever cause duplicates. How far to seek therefore depends on how rows leave the feed:
+
+* Exact (no overlap): on a catalogue feed (products, categories, pages:
+  `Feed.rows_leave_only_by_deletion`) without `modified_after`, rows leave only by deletion,
+  and every deletion is queued in the GDPR outbox in the same transaction. The page starts at
+  position O when no deletion of that type is queued (or may have been absorbed by a pending
+  one) within `LONGEST_WALK` (6 hours, far longer than a walk, so a row that left earlier left
+  before the walk began): `gdpr.outbox.deletion_queued_since`, one indexed query, asked AFTER
+  the seek, so a deletion that commits between the two is seen, never missed.
+* With margin: otherwise (customers and orders, which also leave the GDPR window with time or
+  by withdrawal or erasure; any `modified_after` page, whose cutoff moves with time; a
+  catalogue with a recent deletion, which then seeks a second time) the page starts up to
+  ⌈O/10⌉ rows early, at position O - 1 - ⌈O/10⌉ (from the first row when that is negative).
+
+A seek with margin skips nothing as long as the drift (rows that left behind the walk, plus
+duplicates the walk was served) is at most ⌈O/10⌉, i.e. the feed now holds at least
+O - ⌈O/10⌉ rows up to the last row the walk was served. The margin grows with O, not a fixed
+number of rows, because a cold page leaves the walk exactly its margin behind its offset: with
+a fixed margin, consecutive cold pages (a dead or per-process cache) would have no slack at
+all; with ⌈O/10⌉ they have about L/10 rows of slack per page, and a cold page after a run of
+cursor hits from O' about (O - O')/10. The price is up to ⌈O/10⌉ duplicates per such page.
+Past the end the page is `[]`; a cold page with margin just past the end may repeat the last
+rows: the walk then ends at its next page (by cursor), or, with no cursors at all, once
+O - 1 - ⌈O/10⌉ passes the end (about O/9 rows later).
+
+So pages overlap only on a cold page with margin; with unchanged data they never overlap or
+skip, except the cold pages of customers and orders (their set moves with time, unseen) and of
+`modified_after` walks, which overlap by their margin.
 
 Guarantee. A row in the feed for the whole walk is served AT LEAST once, unless (a) a cold page
-met more drift than its margin (above); (b) the walk's cursor was evicted or expired (10
-minutes without a write) and another walk of the same identity, whose page ended later, wrote
-it again before this walk read it; (c) a write failed, its delete failed too, and the next page
-was served by another process; or (d) a cache call stalled longer than `LOCK_SECONDS`. A walk
-that finds all its cursors, with no other walk of its identity in the last 10 minutes, serves
-every such row EXACTLY once (its pages are disjoint, increasing key ranges), whatever is added
-or deleted meanwhile; with unchanged data and a fresh cache, a walk is exact.
+with margin met more drift than its margin (above); (b) the walk's cursor was evicted or
+expired (10 minutes without a write) and another walk of the same identity, whose page ended
+later, wrote it again before this walk read it; (c) a write failed, its delete failed too, and
+the next page was served by another process; (d) a cache call stalled longer than
+`LOCK_SECONDS`; or (e) before an exact cold page, a catalogue row left behind the walk after
+the walk (or a walk of its identity whose cursor it followed) began but more than
+`LONGEST_WALK` before that page, or left without the outbox knowing (raw SQL, a changed
+primary key).
+A walk that finds all its cursors, with no other walk of its identity in the last 10 minutes,
+serves every such row EXACTLY once (its pages are disjoint, increasing key ranges), whatever is
+added or deleted meanwhile; with unchanged data and a fresh cache, a walk is exact, and so is a
+catalogue walk (without `modified_after`) with no cursors at all.
 
 Whole feeds (no `limit`) are read in keyset batches of `BATCH_SIZE` rows, so memory stays
 constant whatever the feed's size; a page larger than a batch is read as several batches.
@@ -52,13 +75,14 @@ constant whatever the feed's size; a page larger than a batch is read as several
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,6 +100,10 @@ CURSOR_TTL_SECONDS = 600
 LOCK_SECONDS = 5
 # A cold page starts up to ⌈offset / COLD_SEEK_DIVISOR⌉ rows early (see the module docstring).
 COLD_SEEK_DIVISOR = 10
+# No walk lasts longer, from its first page to its last (an importer's walk takes minutes; a
+# million rows at limit 100 is 10,000 pages): a row that left the feed earlier left before the
+# walk began and cannot make its cold pages skip. Generous: too long only costs duplicates.
+LONGEST_WALK = dt.timedelta(hours=6)
 # Cursors the cache refused, kept in this process; bounded, oldest dropped first.
 UNSAVED_MAX_ENTRIES = 10_000
 _CURSOR_PREFIX = "feeds:cursor:"
@@ -205,7 +233,8 @@ def cold_seek_margin(offset: int) -> int:
 class Start:
     """Where a page starts: after primary key `after` (None: at the first row), or past the end.
 
-    `via` says how it was found: "first" (offset 0 or a whole feed), "cursor" or "seek".
+    `via` says how it was found: "first" (offset 0 or a whole feed), "cursor", "exact seek"
+    (a cold page where no row can have left the feed during the walk) or "seek" (with margin).
     """
 
     after: Any | None
@@ -213,11 +242,20 @@ class Start:
     via: str
 
 
-def page_start(queryset: QuerySet, *, pk_name: str, offset: int, cursors: Cursors | None) -> Start:
+def page_start(
+    queryset: QuerySet,
+    *,
+    pk_name: str,
+    offset: int,
+    cursors: Cursors | None,
+    positions_kept: Callable[[], bool] | None = None,
+) -> Start:
     """Locate where the page at `offset` of `queryset` (ordered by `pk_name`) starts.
 
-    After the walk's cursor when one is known; otherwise by cold seek, up to
-    `cold_seek_margin(offset)` rows before position `offset` (see the module docstring).
+    After the walk's cursor when one is known; otherwise by cold seek. `positions_kept`, when
+    given, says whether no row can have left `queryset` during the walk (no row that left since
+    `LONGEST_WALK` ago): then the seek is exact, at position `offset`; otherwise, or without it,
+    up to `cold_seek_margin(offset)` rows earlier (see the module docstring).
     """
     if offset == 0:
         return Start(after=None, past_end=False, via="first")
@@ -225,14 +263,24 @@ def page_start(queryset: QuerySet, *, pk_name: str, offset: int, cursors: Cursor
         after = cursors.get(offset)
         if after is not None:
             return Start(after=after, past_end=False, via="cursor")
-    position = offset - 1 - cold_seek_margin(offset)
+    if positions_kept is not None:
+        exact = _seek(queryset, pk_name=pk_name, position=offset - 1, via="exact seek")
+        # Asked after the seek, not before: a row deleted before the seek counted has its outbox
+        # row committed with it, so it is seen here; one deleted after cannot have moved the seek.
+        if positions_kept():
+            return exact
+    return _seek(queryset, pk_name=pk_name, position=offset - 1 - cold_seek_margin(offset), via="seek")
+
+
+def _seek(queryset: QuerySet, *, pk_name: str, position: int, via: str) -> Start:
+    """Start after the row at `position` (0-based) of `queryset` now."""
     if position < 0:
-        return Start(after=None, past_end=False, via="seek")
+        return Start(after=None, past_end=False, via=via)
     # Index-only: the primary keys before the page are counted, their rows never read.
     before = list(queryset.order_by(pk_name).values_list(pk_name, flat=True)[position : position + 1])
     if not before:
-        return Start(after=None, past_end=True, via="seek")
-    return Start(after=before[0], past_end=False, via="seek")
+        return Start(after=None, past_end=True, via=via)
+    return Start(after=before[0], past_end=False, via=via)
 
 
 def keyset_batches(

@@ -31,9 +31,10 @@ from django.utils import timezone
 from feeds import encoding
 from feeds.base import Feed
 from feeds.errors import BadParameter
-from feeds.pagination import Cursors, keyset_batches, page_start
+from feeds.pagination import LONGEST_WALK, Cursors, keyset_batches, page_start
 from feeds.params import FeedParams
 from feeds.registry import FEEDS, SINGLE_FEED, data_changed_at, feed_class
+from gdpr.outbox import deletion_queued_since
 
 __all__ = ["FeedStream", "feed_chunks", "modified_since"]
 
@@ -148,11 +149,20 @@ class _PageReader:
         if self._batches is not None:
             return
         feed, params = self.feed, self.params
-        queryset = feed.selection(modified_since=modified_since(feed.now, params.modified_after))
+        cutoff = modified_since(feed.now, params.modified_after)
+        queryset = feed.selection(modified_since=cutoff)
         pk_name = feed.pk_name()
         if params.paged:
             self._cursors = Cursors(feed=feed.name, walk=params.walk(), client=self.client)
-        start = page_start(queryset, pk_name=pk_name, offset=params.offset, cursors=self._cursors)
+        # Rows leave a catalogue feed only when deleted; with a cutoff, also as it moves with time.
+        stable = feed.rows_leave_only_by_deletion and cutoff is None
+        start = page_start(
+            queryset,
+            pk_name=pk_name,
+            offset=params.offset,
+            cursors=self._cursors,
+            positions_kept=self._no_recent_deletion if stable else None,
+        )
         if start.past_end:
             self._batches = iter(())
         else:
@@ -164,6 +174,14 @@ class _PageReader:
                 limit=params.limit,
             )
         self._first = self._next_batch()
+
+    def _no_recent_deletion(self) -> bool:
+        """No row of this feed deleted within `LONGEST_WALK`: none left during the walk.
+
+        Measured against the clock, not the feed's `now`: the outbox stamps real time.
+        """
+        since = timezone.now() - LONGEST_WALK
+        return not deletion_queued_since(self.feed.name, since)
 
     def objects(self) -> Iterator[dict[str, Any]]:
         """The page's Clerk objects, batch by batch; remembers where the page ended."""

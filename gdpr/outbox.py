@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from gdpr.batching import chunked
@@ -84,3 +84,22 @@ def pending_count() -> int:
 
 def failed_count() -> int:
     return ClerkDeletion.objects.filter(status=Status.FAILED).count()
+
+
+def deletion_queued_since(object_type: str, since: dt.datetime) -> bool:
+    """Whether an `object_type` object may have been deleted at or after `since`.
+
+    Every deletion of a shop object goes through `queue_deletions`, which queues a row, or,
+    when the id already has a pending row, relies on that one. So this is true when a `delete`
+    of that type was queued since `since`, or when an older one may have stood for a later
+    deletion: a row still pending, or one delivered or failed since (a claim sets
+    `next_attempt_at` to the end of its lease, which the acknowledgement comes within; a refusal
+    sets it to the next try). A true may be a false alarm, a false never is. One query, on the
+    `created_at` index and on `outbox_due` (status, next_attempt_at).
+    """
+    changed = (
+        Q(created_at__gte=since)
+        | Q(status=Status.PENDING)
+        | Q(status__in=[Status.DELIVERED, Status.FAILED], next_attempt_at__gte=since)
+    )
+    return ClerkDeletion.objects.filter(changed, action=Action.DELETE, object_type=object_type).exists()

@@ -1,6 +1,12 @@
-"""Pagination: importer walks are exact at every limit, deep pages cost what the first does."""
+"""Pagination: importer walks are exact at every limit, deep pages cost what the first does.
+
+Cold pages (no cursor) are exact on a catalogue with no recent deletion, and start their margin
+early otherwise (see `feeds.pagination`).
+"""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import orjson
 import pytest
@@ -11,8 +17,10 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 
 from feeds import pagination
 from feeds.params import FeedParams
+from feeds.registry import FEEDS
 from feeds.stream import feed_chunks
 from shop.models import Page, Product
+from tests.factories import CategoryFactory, PageFactory, ProductFactory
 from tests.feeds.conftest import FEED_TYPES, get_json, get_ndjson, walk
 
 pytestmark = pytest.mark.django_db
@@ -81,25 +89,58 @@ def walk_from(client, feed, *, limit, offset):
         offset += limit
 
 
-def test_cold_deep_page_starts_its_margin_early_and_the_walk_continues_by_cursor(feed_client, shop):
+def test_cold_deep_page_of_a_static_catalogue_starts_exactly_and_the_walk_continues_by_cursor(feed_client, shop):
     whole = get_json(feed_client, "/feed/products.json")
     cache.clear()  # no cursor: a cold start, or an evicted cache
+    # No product deleted lately: no row can have left the feed behind the walk, no margin.
+    assert get_json(feed_client, "/feed/products.json?limit=7&offset=14") == whole[14:21]
+    # ...and the walk continues from there by cursor.
+    assert get_json(feed_client, "/feed/products.json?limit=7&offset=21") == whole[21:28]
+
+
+def test_cold_deep_page_after_a_recent_deletion_starts_its_margin_early(feed_client, shop):
+    Product.objects.filter(id=shop.eligible["products"][-1]).delete()  # queued in the outbox
+    whole = get_json(feed_client, "/feed/products.json")
+    cache.clear()
     start = 14 - pagination.cold_seek_margin(14)
     assert start == 12  # ⌈14/10⌉ = 2 rows early: a margin for rows that left the feed meanwhile
     assert get_json(feed_client, "/feed/products.json?limit=7&offset=14") == whole[start : start + 7]
-    # ...and the walk continues from there by cursor.
     assert get_json(feed_client, "/feed/products.json?limit=7&offset=21") == whole[start + 7 : start + 14]
 
 
+@pytest.mark.parametrize("feed", ["customers", "orders"])
+def test_cold_deep_customer_and_order_pages_keep_their_margin_on_static_data(feed_client, shop, feed):
+    """Their rows also leave with time (the GDPR window), with no event to look for."""
+    whole = get_json(feed_client, f"/feed/{feed}.json")
+    cache.clear()
+    start = 14 - pagination.cold_seek_margin(14)
+    assert get_json(feed_client, f"/feed/{feed}.json?limit=7&offset=14") == whole[start : start + 7]
+
+
+def test_cold_catalogue_page_with_modified_after_keeps_its_margin(feed_client, shop):
+    """Rows leave a `modified_after` page as the cutoff moves with time."""
+    recent = get_json(feed_client, "/feed/pages.json?modified_after=3")
+    cache.clear()
+    start = 10 - pagination.cold_seek_margin(10)
+    assert get_json(feed_client, "/feed/pages.json?limit=5&offset=10&modified_after=3") == recent[start : start + 5]
+
+
 def test_walks_with_different_limits_or_filters_never_share_cursors(feed_client, shop):
-    whole = get_json(feed_client, "/feed/products.json")
     get_json(feed_client, "/feed/products.json?limit=5&offset=0")
     get_json(feed_client, "/feed/products.json?limit=5&offset=5")  # stores a cursor for offset 10
-    # The other walks seek cold (one row early at offset 10); the cursor would start at whole[10].
-    start = 10 - pagination.cold_seek_margin(10)
-    assert get_json(feed_client, "/feed/products.json?limit=10&offset=10") == whole[start : start + 10]
+    # A product imported behind the walk, changed long ago: an exact cold seek at offset 10 now
+    # starts one row earlier than the cursor (whole[10]), so a shared cursor would show.
+    Product.objects.create(
+        id=1, name="Behind", price=1, image="https://i", url="https://u", created_at=shop.now,
+        updated_at=shop.now - dt.timedelta(days=30),
+    )
+    whole = get_json(feed_client, "/feed/products.json")
+    assert get_json(feed_client, "/feed/products.json?limit=10&offset=10") == whole[10:20]
+    assert whole[10]["id"] == shop.eligible["products"][9]
+    # `modified_after` pages seek with margin (one row early at offset 10), by their own key.
     recent = get_json(feed_client, "/feed/products.json?modified_after=3")
-    assert recent[start] != whole[start]  # so a shared cursor would show
+    start = 10 - pagination.cold_seek_margin(10)
+    assert recent[start]["id"] != shop.eligible["products"][9]  # so a shared cursor would show
     assert get_json(feed_client, "/feed/products.json?limit=5&offset=10&modified_after=3") == recent[start : start + 5]
 
 
@@ -119,15 +160,14 @@ def test_a_broken_cache_costs_speed_not_correctness(shop, monkeypatch):
     monkeypatch.setattr(pagination.cache, "get", broken)
     monkeypatch.setattr(pagination.cache, "set", broken)
     page = orjson.loads(b"".join(feed_chunks("products", params=FeedParams(limit=5, offset=10))))
-    start = 10 - pagination.cold_seek_margin(10)  # no cursor can be read: a cold seek
-    assert [p["id"] for p in page] == shop.eligible["products"][start : start + 5]
+    # No cursor can be read: a cold seek, exact on a catalogue with no recent deletion.
+    assert [p["id"] for p in page] == shop.eligible["products"][10:15]
 
 
 def test_pages_larger_than_a_batch_are_read_in_several_batches(shop, monkeypatch):
     monkeypatch.setattr(pagination, "BATCH_SIZE", 4)
     page = orjson.loads(b"".join(feed_chunks("products", params=FeedParams(limit=10, offset=3))))
-    start = 3 - pagination.cold_seek_margin(3)
-    assert [p["id"] for p in page] == shop.eligible["products"][start : start + 10]
+    assert [p["id"] for p in page] == shop.eligible["products"][3:13]  # a cold seek, exact
     whole = orjson.loads(b"".join(feed_chunks("products", params=FeedParams())))
     assert [p["id"] for p in whole] == shop.eligible["products"]
 
@@ -135,6 +175,10 @@ def test_pages_larger_than_a_batch_are_read_in_several_batches(shop, monkeypatch
 # --- a constant number of queries per page ----------------------------------------------------
 # Per page: the rows, plus one query per related list (memberships, children, order lines).
 QUERIES_PER_PAGE = {"products": 2, "categories": 2, "orders": 2, "customers": 1, "pages": 1}
+# A cold page adds its index-only seek; a catalogue's first seeks exactly, then asks the outbox
+# whether a row was deleted lately (if so, it seeks again with its margin).
+COLD_SEEK_QUERIES = {"products": 2, "categories": 2, "orders": 1, "customers": 1, "pages": 2}
+CATALOGUE = [feed for feed, cls in FEEDS.items() if cls.rows_leave_only_by_deletion]
 
 
 def count_queries(name: str, params: FeedParams, *, client: str = "count") -> tuple[int, list]:
@@ -155,11 +199,27 @@ def test_queries_per_page_are_constant_at_any_depth(shop, feed):
     assert objects
     assert deep == QUERIES_PER_PAGE[feed]
 
-    # Cold deep page: one index-only seek more, whatever the offset.
+    # Cold deep page: the seek (and the outbox question), whatever the offset.
     cache.clear()
     cold, objects = count_queries(feed, FeedParams(limit=3, offset=len(shop.eligible[feed]) - 3))
     assert len(objects) == 3
-    assert cold == QUERIES_PER_PAGE[feed] + 1
+    assert cold == QUERIES_PER_PAGE[feed] + COLD_SEEK_QUERIES[feed]
+
+
+@pytest.mark.parametrize("feed", CATALOGUE)
+def test_a_cold_catalogue_page_after_a_recent_deletion_seeks_again_with_its_margin(shop, feed):
+    FEEDS[feed].model.objects.filter(id=shop.eligible[feed][0]).delete()  # a row the walk served
+    cache.clear()
+    cold, objects = count_queries(feed, FeedParams(limit=3, offset=10))
+    # Position 10 now holds eligible[11]: an exact seek would skip eligible[10]; the margin
+    # (⌈10/10⌉ = 1 row) starts at it.
+    assert pagination.cold_seek_margin(10) == 1
+    assert [o["id"] for o in objects] == shop.eligible[feed][10:13]
+    assert cold == QUERIES_PER_PAGE[feed] + 3
+
+
+def test_catalogue_feeds_are_products_categories_and_pages():
+    assert sorted(CATALOGUE) == ["categories", "pages", "products"]
 
 
 @pytest.mark.parametrize("feed", FEED_TYPES)
@@ -168,6 +228,45 @@ def test_queries_per_page_do_not_grow_with_the_page_size(shop, feed):
     large, objects = count_queries(feed, FeedParams(limit=500))
     assert len(objects) == len(shop.eligible[feed])
     assert small == large == QUERIES_PER_PAGE[feed]
+
+
+# --- cold walks: exact on a static catalogue ---------------------------------------------------
+def cold_walk(feed: str, *, limit: int) -> list[list[int]]:
+    """The importer's walk with the cursors cleared before every page: each page is a cold seek."""
+    pages, offset = [], 0
+    while True:
+        cache.clear()
+        params = FeedParams(limit=limit, offset=offset)
+        pages.append([o["id"] for o in orjson.loads(b"".join(feed_chunks(feed, params=params, client="cold")))])
+        if not pages[-1]:
+            return pages
+        offset += limit
+        assert len(pages) <= 200, "the walk never ended"
+
+
+CATALOGUE_FACTORIES = {"products": ProductFactory, "categories": CategoryFactory, "pages": PageFactory}
+
+
+@pytest.mark.parametrize("limit", [1, 7, 100])
+@pytest.mark.parametrize("feed", CATALOGUE)
+def test_cold_walk_of_a_static_catalogue_is_exact(shop, feed, limit):
+    # At least two and a half pages, so that every cold page's margin would show.
+    top = max(shop.eligible[feed])
+    extra = [top + k for k in range(1, 5 * limit // 2 - len(shop.eligible[feed]) + 1)]
+    for pk in extra:
+        CATALOGUE_FACTORIES[feed](id=pk)
+    pages = cold_walk(feed, limit=limit)
+    served = [pk for page in pages for pk in page]
+    assert served == sorted(shop.eligible[feed] + extra)  # no overlap, no skip
+    assert pages[-1] == [] and all(len(page) == limit for page in pages[:-2])
+    assert len(pages) == -(-len(served) // limit) + 1  # ends at the first page past the end
+
+
+@pytest.mark.parametrize("feed", ["customers", "orders"])
+def test_cold_walks_of_customers_and_orders_overlap_but_skip_nothing(shop, feed):
+    served = [pk for page in cold_walk(feed, limit=7) for pk in page]
+    assert sorted(set(served)) == shop.eligible[feed]
+    assert len(served) > len(set(served))  # each cold page started its margin early
 
 
 def test_cold_seek_reads_only_primary_keys(shop):

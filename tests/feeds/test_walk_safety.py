@@ -16,9 +16,13 @@ from django.core.cache import cache
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from feeds import pagination
+from feeds import pagination, stream
 from feeds.params import FeedParams
+from feeds.registry import FEEDS
 from feeds.stream import feed_chunks
+from gdpr.models import Action, ClerkDeletion, Reason, Status
+from gdpr.outbox import deletion_queued_since
+from gdpr.receivers import OBJECT_TYPES
 from shop.models import Page, Product
 from tests.factories import OrderFactory, ProductFactory
 
@@ -201,8 +205,26 @@ def test_consecutive_cold_pages_skip_nothing_when_a_served_row_leaves_between_ea
     assert set(served) == set(range(1, 101))
 
 
-def test_a_cold_walk_repeats_a_few_rows_and_still_ends_with_an_empty_page(no_cursors):
+def cold_walk_pages(feed="pages", *, limit=10):
+    pages, offset = [], 0
+    while True:
+        pages.append(page(feed, limit=limit, offset=offset))
+        if not pages[-1]:
+            return pages
+        offset += limit
+        assert len(pages) <= 100, "the walk never ended"
+
+
+def test_a_cold_walk_of_a_static_catalogue_is_exact(no_cursors):
     make_pages(range(1, 41))
+    pages = cold_walk_pages()
+    assert [i for ids in pages for i in ids] == list(range(1, 41))
+    assert len(pages) == 5
+
+
+def test_a_cold_walk_after_a_recent_deletion_repeats_a_few_rows_and_still_ends_with_an_empty_page(no_cursors):
+    make_pages(range(1, 42))
+    Page.objects.filter(id=41).delete()  # queued in the outbox: cold pages keep their margin
     pages, offset = [], 0
     while True:
         pages.append(page("pages", limit=10, offset=offset))
@@ -218,12 +240,135 @@ def test_a_cold_walk_repeats_a_few_rows_and_still_ends_with_an_empty_page(no_cur
 
 def test_a_cold_page_far_past_the_end_is_empty():
     make_pages(range(1, 41))
+    assert page("pages", limit=10, offset=40) == []  # exact: after position 39, the last row
+    assert page("pages", limit=10, offset=50) == []  # exact: position 49 is past the end
+    make_pages([41])
+    Page.objects.filter(id=41).delete()
     assert page("pages", limit=10, offset=45) == []  # position 45 - 1 - 5 = 39: the last row
 
 
 def test_a_cold_page_whose_margin_reaches_the_first_row_reads_from_the_start():
-    make_pages([5, 6, 7])
+    make_pages([4, 5, 6, 7])
+    Page.objects.filter(id=4).delete()
     assert page("pages", limit=1, offset=1) == [5]  # ⌈1/10⌉ = 1 row early
+
+
+# --- cold seeks on the catalogue: exact unless a row may have left during the walk --------------
+
+
+@pytest.mark.parametrize("feed", ["products", "categories", "pages"])
+def test_a_cold_catalogue_walk_with_a_deletion_behind_it_before_each_page_never_skips(no_cursors, shop, feed):
+    model = FEEDS[feed].model
+    served, offset = [], 0
+    while ids := page(feed, limit=10, offset=offset):
+        served += ids
+        offset += 10
+        # The lowest served row still there leaves: every later position shifts down by one.
+        model.objects.filter(pk=model.objects.filter(pk__in=served).order_by("pk").values("pk")[:1]).delete()
+        assert offset <= 300
+    # An exact seek would skip one row per page; the margin (⌈O/10⌉ = one more row per page)
+    # catches up exactly the rows that left.
+    assert sorted(set(served)) == shop.eligible[feed]
+
+
+def test_a_deletion_during_a_run_of_cursor_pages_still_gives_the_later_cold_page_its_margin(shop):
+    """Cursor pages do not restore positions: a row that left at any time since the walk began
+    shifts the position of a later cold page, so the outbox is asked about the whole walk."""
+    ids = shop.eligible["products"]
+    served = page("products", limit=5, offset=0)
+    Product.objects.filter(id=ids[0]).delete()
+    for offset in (5, 10):
+        served += page("products", limit=5, offset=offset)  # by cursor: exact
+    assert served == ids[:15]
+    cache.clear()
+    served += page("products", limit=5, offset=15)  # exact, it would start at ids[16]
+    assert pagination.cold_seek_margin(15) == 2
+    assert served[15:] == ids[14:19]  # position 12 of the feed now is ids[13]
+
+
+def test_a_deletion_older_than_the_longest_walk_no_longer_costs_a_margin(shop):
+    ids = shop.eligible["pages"]
+    Page.objects.filter(id=ids[-1]).delete()
+    cache.clear()
+    assert page("pages", limit=5, offset=10) == ids[9:14]  # margin: ⌈10/10⌉ = 1 row early
+    # The same deletion, delivered to Clerk, from before the longest walk began.
+    long_ago = timezone.now() - pagination.LONGEST_WALK - dt.timedelta(minutes=1)
+    ClerkDeletion.objects.update(
+        created_at=long_ago - dt.timedelta(minutes=5), next_attempt_at=long_ago, status=Status.DELIVERED
+    )
+    cache.clear()
+    assert page("pages", limit=5, offset=10) == ids[10:15]
+
+
+def test_a_deletion_committed_just_after_the_outbox_is_asked_cannot_make_the_cold_page_skip(shop, monkeypatch):
+    """The outbox is asked after the exact seek: a deletion that commits between the two was
+    not counted by the seek. (Asked before the seek, the seek would count it and skip a row.)"""
+    ids = shop.eligible["products"]
+    asked = []
+
+    def then_a_deletion_commits(object_type, since):
+        answer = deletion_queued_since(object_type, since)
+        asked.append(answer)
+        Product.objects.filter(id=ids[0]).delete()
+        return answer
+
+    monkeypatch.setattr(stream, "deletion_queued_since", then_a_deletion_commits)
+    assert page("products", limit=5, offset=10) == ids[10:15]
+    assert asked == [False]
+
+
+def test_catalogue_feeds_are_named_as_the_outbox_queues_the_deletions_of_their_rows():
+    """`deletion_queued_since(feed.name, …)` must see every deletion of the feed's rows."""
+    catalogue = [cls for cls in FEEDS.values() if cls.rows_leave_only_by_deletion]
+    assert catalogue
+    for cls in catalogue:
+        assert OBJECT_TYPES[cls.model] == cls.name
+
+
+# --- the outbox question: may a row of this type have been deleted since? ----------------------
+
+
+def queued(status, *, created, next_attempt, object_type="products"):
+    ClerkDeletion.objects.create(
+        action=Action.DELETE, object_type=object_type, object_id=7, reason=Reason.DELETED,
+        status=status, created_at=created, next_attempt_at=next_attempt,
+    )
+
+
+def test_a_deletion_queued_since_is_seen_of_its_own_type_only():
+    now = timezone.now()
+    five_minutes_ago = now - dt.timedelta(minutes=5)
+    queued(Status.DELIVERED, created=five_minutes_ago, next_attempt=five_minutes_ago, object_type="pages")
+    assert deletion_queued_since("pages", now - dt.timedelta(hours=1))
+    assert not deletion_queued_since("pages", now)
+    assert not deletion_queued_since("products", now - dt.timedelta(hours=1))
+
+
+@pytest.mark.parametrize(
+    ("status", "next_attempt_hours_ago", "seen"),
+    [
+        (Status.PENDING, 30, True),  # a later deletion of the same id may have relied on it
+        (Status.DELIVERED, 2, True),  # ...and been delivered since
+        (Status.FAILED, 2, True),
+        (Status.DELIVERED, 30, False),
+        (Status.FAILED, 30, False),
+        (Status.SUPERSEDED, 2, False),  # its object was back: a later deletion queued its own row
+    ],
+)
+def test_an_older_deletion_counts_while_a_later_deletion_of_its_id_may_have_relied_on_it(status, next_attempt_hours_ago, seen):
+    now = timezone.now()
+    queued(status, created=now - dt.timedelta(hours=48), next_attempt=now - dt.timedelta(hours=next_attempt_hours_ago))
+    assert deletion_queued_since("products", now - dt.timedelta(hours=6)) is seen
+
+
+def test_deleting_a_recreated_row_whose_first_deletion_is_pending_still_counts():
+    """`queue_deletions` queues no second row for an id that has a pending one."""
+    product = ProductFactory(id=7)
+    product.delete()
+    ClerkDeletion.objects.update(created_at=timezone.now() - dt.timedelta(days=2))
+    ProductFactory(id=7).delete()
+    assert ClerkDeletion.objects.count() == 1
+    assert deletion_queued_since("products", timezone.now() - dt.timedelta(hours=6))
 
 
 # --- the property ------------------------------------------------------------------------------
@@ -239,12 +384,17 @@ def eventful_walks(draw):
     more: the budget of consecutive cold pages (see `feeds.pagination`). Evictions and a
     concurrent walk of the same identity are not combined: an evicted cursor rewritten by the
     other walk before this one reads it is the documented residual risk.
+
+    Filtered walks (`modified_after`) lose rows by deletion and as the cutoff moves; unfiltered
+    ones only by deletion, so their cold pages seek exactly until the first deletion.
     """
     evictions = draw(st.booleans())
     concurrent = not evictions and draw(st.booleans())
+    filtered = draw(st.booleans())
     limit = draw(st.integers(10, 14) if evictions else st.integers(1, 12))
     # Rows leaving behind the walk shift positions; rows ahead of it just never come.
-    leaving = st.tuples(st.sampled_from(["delete", "age"]), st.sampled_from(["behind", "anywhere"]), st.integers(0, 10_000))
+    kinds = ["delete", "age"] if filtered else ["delete"]
+    leaving = st.tuples(st.sampled_from(kinds), st.sampled_from(["behind", "anywhere"]), st.integers(0, 10_000))
     step = st.fixed_dictionaries(
         {
             "leave": st.lists(leaving, max_size=1 if evictions else 3),
@@ -257,6 +407,7 @@ def eventful_walks(draw):
         "limit": limit,
         "steps": draw(st.lists(step, max_size=25)),
         "concurrent": concurrent,
+        "filtered": filtered,
         "second_walk_from": draw(st.integers(0, 8)),
     }
 
@@ -265,14 +416,16 @@ def eventful_walks(draw):
 @given(plan=eventful_walks())
 def test_property_every_row_in_the_feed_for_the_whole_walk_is_served_at_least_once(db, plan):
     Page.objects.all().delete()
+    ClerkDeletion.objects.all().delete()  # the previous example's deletions are not this walk's
     cache.clear()
     pagination.forget_unsaved_cursors()
     limit, now = plan["limit"], timezone.now()
     make_pages(plan["initial"], updated_at=now - dt.timedelta(hours=1))
     alive, left = set(plan["initial"]), set()
+    walk = FeedParams(limit=limit, modified_after=WINDOW_DAYS if plan["filtered"] else None)
 
     def serve(offset):
-        params = FeedParams(limit=limit, offset=offset, modified_after=WINDOW_DAYS)
+        params = FeedParams(limit=limit, offset=offset, modified_after=walk.modified_after)
         objects = orjson.loads(b"".join(feed_chunks("pages", params=params, client="importer", now=now)))
         assert len(objects) <= limit
         return [obj["id"] for obj in objects]
@@ -304,7 +457,7 @@ def test_property_every_row_in_the_feed_for_the_whole_walk_is_served_at_least_on
         make_pages(sorted(fresh), updated_at=now)
         alive |= fresh
         if change["evict"] == "next":
-            cache.delete(pagination.Cursors(feed="pages", walk=FeedParams(limit=limit, modified_after=WINDOW_DAYS).walk(), client="importer").key(offset))
+            cache.delete(pagination.Cursors(feed="pages", walk=walk.walk(), client="importer").key(offset))
         elif change["evict"] == "all":
             cache.clear()
         evicted = evicted or change["evict"] != "none"
