@@ -131,6 +131,7 @@ class Feed(ABC):
     ):
         self.now = now or timezone.now()
         self.texts = Texts(languages=languages, language=language)
+        self._extra_names: dict[Any, bool] = {}
 
     # --- hooks a declaration implements ---------------------------------------------------------
     def rows(self) -> QuerySet:
@@ -179,15 +180,32 @@ class Feed(ABC):
         """
         if not isinstance(extras, Mapping) or not extras:
             return obj
+        extra = self.texts.extra
         for name, value in extras.items():
-            if name in obj or name in self.standard_attributes:
+            if name in obj or not self._may_carry(name):
                 continue
-            if not isinstance(name, str) or not ATTRIBUTE_NAME_RE.match(name):
-                continue
-            value = self.texts.extra(value)
-            if value is not None:
-                obj[name] = value  # after the standard attributes: a reader sees `id` first
+            # Plain strings and in-range ints are by far the commonest values: no detour.
+            if type(value) is not str:
+                value = extra(value)
+                if value is None:
+                    continue
+            obj[name] = value  # after the standard attributes: a reader sees `id` first
         return obj
+
+    def _may_carry(self, name: Any) -> bool:
+        """Whether an extra attribute called `name` may be written (memoised: a shop's extra
+        attribute names are few and repeat on every row)."""
+        known = self._extra_names
+        verdict = known.get(name)
+        if verdict is None:
+            verdict = (
+                isinstance(name, str)
+                and name not in self.standard_attributes
+                and ATTRIBUTE_NAME_RE.match(name) is not None
+            )
+            if len(known) < 10_000:  # bounded, whatever the shop stores
+                known[name] = verdict
+        return verdict
 
 
 # A batch whose keys span at most this many times its size is fetched by key range.

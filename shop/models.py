@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+import orjson
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
@@ -51,6 +52,19 @@ def validate_translations(value: object) -> None:
             )
 
 
+class FastJSONField(models.JSONField):
+    """A JSONField read with orjson: a feed page decodes two per row (attributes and
+    translations), and the standard library's decoder was a tenth of a page's time."""
+
+    def from_db_value(self, value, expression, connection):
+        if isinstance(value, str):
+            try:
+                return orjson.loads(value)
+            except orjson.JSONDecodeError:
+                return value  # as Django's own field does with a value it cannot decode
+        return super().from_db_value(value, expression, connection)
+
+
 class FeedObject(models.Model):
     """What every object a feed shows has: the shop's id and a feed-relevant change time."""
 
@@ -72,8 +86,11 @@ class FeedObject(models.Model):
 class Translatable(models.Model):
     """Per-language texts for multi-language feeds: {"italian": {"name": "…"}, …}."""
 
-    translations = models.JSONField(
-        _("translations"), default=dict, blank=True, validators=[validate_translations]
+    translations = FastJSONField(
+        _("translations"),
+        default=dict,
+        blank=True,
+        validators=[validate_translations],
     )
 
     class Meta:
@@ -119,8 +136,11 @@ class Product(FeedObject, Translatable):
         default=True,
         help_text=_("Off: Clerk keeps the product's sales history but never shows it."),
     )
-    attributes = models.JSONField(
-        _("extra attributes"), default=dict, blank=True, validators=[validate_attributes]
+    attributes = FastJSONField(
+        _("extra attributes"),
+        default=dict,
+        blank=True,
+        validators=[validate_attributes],
     )
     categories = models.ManyToManyField(
         Category, verbose_name=_("categories"), through="ProductCategory", related_name="products"
@@ -155,8 +175,11 @@ class Page(FeedObject, Translatable):
     title = models.CharField(_("title"), max_length=500)
     text = models.TextField(_("text"))
     image = models.URLField(_("image"), max_length=1000, blank=True)
-    attributes = models.JSONField(
-        _("extra attributes"), default=dict, blank=True, validators=[validate_attributes]
+    attributes = FastJSONField(
+        _("extra attributes"),
+        default=dict,
+        blank=True,
+        validators=[validate_attributes],
     )
 
     class Meta:
