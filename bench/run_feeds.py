@@ -32,6 +32,7 @@ import json
 import statistics
 import sys
 import time
+from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -167,7 +168,7 @@ def stream_whole_feed(client: Client, server: Server, path: str) -> dict:
 
 
 # --- the three servers -------------------------------------------------------------------------
-class Target:
+class Target(ABC):
     """One server under test: how to ask it for a page, and what its pages look like."""
 
     name: str
@@ -185,8 +186,9 @@ class Target:
         self.first_ids: dict[int, set[int]] = {}
         self.walks: list[Walk] = []
 
+    @abstractmethod
     def path(self, offset: int, last_id: int | None) -> str:
-        raise NotImplementedError
+        """The URL of the page at `offset` (the bare app pages by `last_id` instead)."""
 
     def probe(self) -> None:
         r = self.client.get(self.tiny_page_path())
