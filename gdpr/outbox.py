@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
+from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
@@ -22,36 +23,47 @@ def queue_deletions(*, object_type: str, ids: Iterable[int], reason: str) -> int
     """Queue `DELETE /<object_type>` for `ids`; returns how many rows were queued.
 
     An id that already has a pending deletion is not queued again (deleting twice would be
-    harmless, but the outbox stays small).
+    harmless, but the outbox stays small). That pending row is locked until the caller's
+    transaction ends: a worker deciding at this moment that the row is `superseded` (it saw
+    the object still in the feeds) either finishes first, and the row is no longer pending, so
+    a new one is queued here, or skips the locked row and sees the object gone once this
+    transaction commits. Without the lock, this deletion could be lost.
     """
     if object_type not in ObjectType.values:
         raise ValueError(f"unknown Clerk object type {object_type!r}")
     queued = 0
     now = timezone.now()
-    for batch in chunked(sorted(set(ids)), INSERT_BATCH):
-        pending = set(
-            ClerkDeletion.objects.filter(
-                action=Action.DELETE,
-                object_type=object_type,
-                object_id__in=batch,
-                status=Status.PENDING,
-            ).values_list("object_id", flat=True)
-        )
-        rows = [
-            ClerkDeletion(
-                action=Action.DELETE,
-                object_type=object_type,
-                object_id=object_id,
-                reason=reason,
-                created_at=now,
-                next_attempt_at=now,
-            )
-            for object_id in batch
-            if object_id not in pending
-        ]
-        ClerkDeletion.objects.bulk_create(rows)
-        queued += len(rows)
+    with transaction.atomic(savepoint=False):  # the lock lives as long as the caller's transaction
+        for batch in chunked(sorted(set(ids)), INSERT_BATCH):
+            queued += _queue_batch(object_type=object_type, ids=batch, reason=reason, now=now)
     return queued
+
+
+def _queue_batch(*, object_type: str, ids: list[int], reason: str, now: dt.datetime) -> int:
+    pending = set(
+        ClerkDeletion.objects.select_for_update()
+        .filter(
+            action=Action.DELETE,
+            object_type=object_type,
+            object_id__in=ids,
+            status=Status.PENDING,
+        )
+        .values_list("object_id", flat=True)
+    )
+    rows = [
+        ClerkDeletion(
+            action=Action.DELETE,
+            object_type=object_type,
+            object_id=object_id,
+            reason=reason,
+            created_at=now,
+            next_attempt_at=now,
+        )
+        for object_id in ids
+        if object_id not in pending
+    ]
+    ClerkDeletion.objects.bulk_create(rows)
+    return len(rows)
 
 
 def queue_forget(*, reason: str, email: str = "", customer_id: int | None = None) -> ClerkDeletion:

@@ -237,3 +237,48 @@ def test_a_worker_skips_rows_another_worker_holds_locked(clock):
     finally:
         release.set()
         thread.join()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pending_row_relied_on_by_a_delete_in_progress_is_not_superseded(clock):
+    """A product re-created, then deleted again while its first deletion is still pending: the
+    second delete relies on the pending row. A worker claiming at that moment must not mark the
+    row superseded (it would still see the product): the row is locked until the delete
+    commits, the claim skips it, and the next claim sends it. On SQLite writers are serialised,
+    so the interleaving cannot happen and no lock is taken."""
+    import threading
+
+    from django.db import connection, connections, transaction
+
+    from shop.models import Product
+    from tests.factories import ProductFactory
+
+    product = ProductFactory(id=7)
+    product.delete()
+    ProductFactory(id=7)  # back in the shop, its first deletion still pending
+    assert ClerkDeletion.objects.filter(object_id=7, status=Status.PENDING).count() == 1
+    if connection.vendor != "postgresql":
+        queue_deletions(object_type="products", ids=[7], reason=Reason.DELETED)
+        assert ClerkDeletion.objects.filter(object_id=7, status=Status.PENDING).count() == 1
+        return
+    held, release = threading.Event(), threading.Event()
+
+    def deleting_transaction():
+        try:
+            with transaction.atomic():
+                Product.objects.get(pk=7).delete()  # queues (relies on) the pending row
+                held.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=deleting_transaction)
+    thread.start()
+    try:
+        assert held.wait(10)
+        assert claim_batch(now=clock.now) is None  # the only due row is locked: skipped
+    finally:
+        release.set()
+        thread.join()
+    claim = claim_batch(now=clock.now)
+    assert claim is not None and claim.ids == [7] and claim.superseded == 0
