@@ -26,7 +26,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -248,6 +249,30 @@ def keys_lookup(field: str, keys: Sequence[int]) -> dict[str, Any]:
     if high - low < DENSE_SPAN * len(keys):
         return {f"{field}__gte": low, f"{field}__lte": high}
     return {f"{field}__in": list(keys)}
+
+
+def attach_lists(
+    rows: list[dict[str, Any]],
+    related: QuerySet,
+    *,
+    key: str,
+    values: tuple[str, ...],
+    into: str,
+    item: Callable[..., Any] | None = None,
+) -> None:
+    """Give every row of a batch (in primary-key order) the list of its related values, read
+    in one query: `rows[i][into]` = [item(*values) of each related row whose `key` is the row's
+    id], ordered by `key` then `values`. Without `item`, the single value itself."""
+    grouped: dict[Any, list[Any]] = defaultdict(list)
+    related_rows = (
+        related.filter(**keys_lookup(key, [row["id"] for row in rows]))
+        .order_by(key, *values)
+        .values_list(key, *values)
+    )
+    for owner, *fields in related_rows:
+        grouped[owner].append(item(*fields) if item is not None else fields[0])
+    for row in rows:
+        row[into] = grouped.get(row["id"], [])
 
 
 def unix_time(moment: dt.datetime) -> int:

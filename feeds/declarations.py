@@ -7,13 +7,12 @@ omitted when empty, never null (Clerk: "if an attribute does not exist, omit it"
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
 from gdpr.policy import eligible_customers, eligible_orders
 from shop.models import Category, Customer, Order, OrderLine, Page, Product, ProductCategory
 
-from feeds.base import TRANSLATIONS, Feed, UnixTime, age_on, keys_lookup, price, unix_time
+from feeds.base import TRANSLATIONS, Feed, UnixTime, age_on, attach_lists, price, unix_time
 
 
 class ProductFeed(Feed):
@@ -36,16 +35,9 @@ class ProductFeed(Feed):
 
     def attach_related(self, rows: list[dict[str, Any]]) -> None:
         # One query per batch for every membership (never one per product).
-        categories: dict[int, list[int]] = defaultdict(list)
-        memberships = (
-            ProductCategory.objects.filter(**keys_lookup("product_id", [row["id"] for row in rows]))
-            .order_by("product_id", "category_id")
-            .values_list("product_id", "category_id")
+        attach_lists(
+            rows, ProductCategory.objects.all(), key="product_id", values=("category_id",), into="categories"
         )
-        for product_id, category_id in memberships:
-            categories[product_id].append(category_id)
-        for row in rows:
-            row["categories"] = categories.get(row["id"], [])
 
     def to_object(self, row: dict[str, Any]) -> dict[str, Any]:
         texts = self.texts
@@ -79,16 +71,7 @@ class CategoryFeed(Feed):
 
     def attach_related(self, rows: list[dict[str, Any]]) -> None:
         # Clerk builds its tree from each category's subcategories: the children, one query.
-        children: dict[int, list[int]] = defaultdict(list)
-        pairs = (
-            Category.objects.filter(**keys_lookup("parent_id", [row["id"] for row in rows]))
-            .order_by("parent_id", "id")
-            .values_list("parent_id", "id")
-        )
-        for parent_id, child_id in pairs:
-            children[parent_id].append(child_id)
-        for row in rows:
-            row["subcategories"] = children.get(row["id"], [])
+        attach_lists(rows, Category.objects.all(), key="parent_id", values=("id",), into="subcategories")
 
     def to_object(self, row: dict[str, Any]) -> dict[str, Any]:
         obj: dict[str, Any] = {
@@ -116,16 +99,19 @@ class OrderFeed(Feed):
         return eligible_orders(now=self.now)
 
     def attach_related(self, rows: list[dict[str, Any]]) -> None:
-        lines: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        order_lines = (
-            OrderLine.objects.filter(**keys_lookup("order_id", [row["id"] for row in rows]))
-            .order_by("order_id", "id")
-            .values_list("order_id", "product_id", "quantity", "unit_price")
+        # One query per batch for every line; a line is the product, quantity and unit price.
+        attach_lists(
+            rows,
+            OrderLine.objects.all(),
+            key="order_id",
+            values=("id", "product_id", "quantity", "unit_price"),
+            into="products",
+            item=lambda _line_id, product_id, quantity, unit_price: {
+                "id": product_id,
+                "quantity": quantity,
+                "price": price(unit_price),
+            },
         )
-        for order_id, product_id, quantity, unit_price in order_lines:
-            lines[order_id].append({"id": product_id, "quantity": quantity, "price": price(unit_price)})
-        for row in rows:
-            row["products"] = lines.get(row["id"], [])
 
     def to_object(self, row: dict[str, Any]) -> dict[str, Any]:
         # Clerk accepts no other attribute on an order.
