@@ -10,16 +10,24 @@ just before, a second importer with the same token) send identical requests. So 
 when in doubt, a page starts EARLIER, never later. A row served twice is harmless (Clerk
 upserts by id); a row skipped is deleted at Clerk.
 
-Cursors. After serving a page that ended at primary key P, the pager keeps P in Django's cache
-under (feed, the walk's query without offset, client, next offset = offset + L), for
-`CURSOR_TTL_SECONDS` from each write; the next page of the walk continues after it. Walks that
-share this identity share the entry, so it merges by MINIMUM: a write stores min(stored, P),
-read and written under a short per-key lock (`cache.add`), so two writes at the same instant
-cannot lose the lower value. Another walk can pull a walk back (duplicates), never push it
-forward. When the write fails (cache error, lock never obtained) the pager deletes the entry,
-best effort, and remembers P in this process for the TTL; a read takes the minimum of the
-cache and that memory. Primary keys are integers (`shop.models.FeedObject.id`), so Python's
-`min` is the database's order.
+Cursors. After serving a page that ended at primary key P, the pager keeps P as the cursor of
+the next offset O' = O + L, in Django's cache, under the walk's identity (feed, the walk's query
+without offset, client), and counts one walk waiting there; serving the page at O' (or the empty
+page past the end) releases one waiting walk, and a cursor nobody waits on is dropped. The next
+page of the walk continues after the cursor. So an identity's cache entry holds only the cursors
+of walks under way: a walk that ended (its last page served) leaves nothing behind, and the next
+walk of the identity (the importer's next run, minutes later) is exact again instead of being
+pulled back to the previous walk's positions.
+
+Walks under way at the same time share the identity's cursors, so a cursor merges by MINIMUM:
+a write stores min(stored, P), read and written under a short per-identity lock (`cache.add`),
+so two writes at the same instant cannot lose the lower value; each walk's own write is pending
+until its own next page has been served, so its read always includes it. Another walk can pull
+a walk back (duplicates), never push it forward. A cursor expires `CURSOR_TTL_SECONDS` after its
+last write (an abandoned walk's waits are never released). When the write fails (cache error,
+lock never obtained) the pager deletes the identity's entry, best effort, and remembers P in this
+process for the TTL; a read takes the minimum of the cache and that memory. Primary keys are
+integers (`shop.models.FeedObject.id`), so Python's `min` is the database's order.
 
 Cold seek. With no cursor (cold start, eviction, expiry, another worker's per-process cache,
 a jump, a broken cache) the pager counts positions in the feed as it is now, with one
@@ -56,18 +64,22 @@ skip, except the cold pages of customers and orders (their set moves with time, 
 `modified_after` walks, which overlap by their margin.
 
 Guarantee. A row in the feed for the whole walk is served AT LEAST once, unless (a) a cold page
-with margin met more drift than its margin (above); (b) the walk's cursor was evicted or
-expired (10 minutes without a write) and another walk of the same identity, whose page ended
-later, wrote it again before this walk read it; (c) a write failed, its delete failed too, and
-the next page was served by another process; (d) a cache call stalled longer than
-`LOCK_SECONDS`; or (e) before an exact cold page, a catalogue row left behind the walk after
-the walk (or a walk of its identity whose cursor it followed) began but more than
-`LONGEST_WALK` before that page, or left without the outbox knowing (raw SQL, a changed
-primary key).
-A walk that finds all its cursors, with no other walk of its identity in the last 10 minutes,
-serves every such row EXACTLY once (its pages are disjoint, increasing key ranges), whatever is
-added or deleted meanwhile; with unchanged data and a fresh cache, a walk is exact, and so is a
-catalogue walk (without `modified_after`) with no cursors at all.
+with margin met more drift than its margin (above); (b) the walk paused longer than the TTL (its
+cursor expired) or its cursor was evicted, and another walk of the same identity wrote one at
+the same offset, ending later, before this walk read it; (c) a write failed, its delete failed
+too, and the next page was served by another process; (d) a cache call stalled longer than
+`LOCK_SECONDS`; (e) before an exact cold page, a catalogue row left behind the walk after the
+walk (or a walk of its identity whose cursor it followed) began but more than `LONGEST_WALK`
+before that page, or left without the outbox knowing (raw SQL, a changed primary key); or (f)
+two walks of the identity waited at one offset, a page of one was served twice (a retry) and so
+released the other's wait, and a third walk then wrote a later cursor there before the other read
+it (all three within seconds; without the third walk the other only seeks cold).
+A walk that finds all its cursors, with no other walk of its identity under way, serves every
+such row EXACTLY once (its pages are disjoint, increasing key ranges), whatever is added or
+deleted meanwhile, and so do back-to-back walks; with unchanged data and a fresh cache, a walk is
+exact, and so is a catalogue walk (without `modified_after`) with no cursors at all. A page
+served twice (a retry after the client gave up) leaves one extra wait, which may pull a walk of
+the identity within the TTL back (duplicates).
 
 Whole feeds (no `limit`) are read in keyset batches of `BATCH_SIZE` rows, so memory stays
 constant whatever the feed's size; a page larger than a batch is read as several batches.
@@ -115,13 +127,13 @@ def _lowest(*keys: Any) -> Any | None:
 
 
 class _UnsavedCursors:
-    """Cursors whose cache write failed, per cache key, merged by minimum, for the TTL."""
+    """Cursors whose cache write failed, per (identity, offset), merged by minimum, for the TTL."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: OrderedDict[str, tuple[Any, float]] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, int], tuple[Any, float]] = OrderedDict()
 
-    def get(self, key: str) -> Any | None:
+    def get(self, key: tuple[str, int]) -> Any | None:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
@@ -131,7 +143,7 @@ class _UnsavedCursors:
                 return None
             return entry[0]
 
-    def lower(self, key: str, last_pk: Any) -> None:
+    def lower(self, key: tuple[str, int], last_pk: Any) -> None:
         with self._lock:
             entry = self._entries.pop(key, None)
             current = entry[0] if entry is not None and entry[1] > time.monotonic() else None
@@ -156,52 +168,89 @@ class _LockNotObtained(Exception):
     pass
 
 
+# One pending cursor in an identity's state: [lowest last key, walks waiting on it, expiry].
+_PK, _WAITING, _EXPIRES = 0, 1, 2
+
+
+def _live(state: Any, now: float) -> dict[int, list[Any]]:
+    """The unexpired pending cursors of a stored state (anything unexpected counts as none)."""
+    if not isinstance(state, dict):
+        return {}
+    return {offset: entry for offset, entry in state.items() if entry[_EXPIRES] > now}
+
+
 class Cursors:
-    """Where the pages of the walks of one identity ended: next offset -> lowest last primary key.
+    """The pending cursors of the walks of one identity: next offset -> lowest last primary key.
+
+    One cache entry per identity (feed, walk query, client) holds only the cursors some walk
+    still waits on: a page that continues at offset N adds one waiting walk at N; serving the
+    page at N (or the empty page past the end) releases one. A walk that ended leaves nothing
+    behind, so the next walk of the identity meets none of its cursors (see the module doc).
 
     A cache failure only costs speed or duplicates (the pager seeks early), never a skipped row.
     """
 
     def __init__(self, *, feed: str, walk: dict[str, Any], client: str):
-        self._base = "\x1f".join(
-            [feed, *(f"{name}={walk[name]}" for name in sorted(walk)), f"client={client}"]
-        )
-
-    def key(self, offset: int) -> str:
-        digest = hashlib.sha256(f"{self._base}\x1foffset={offset}".encode()).hexdigest()
-        return _CURSOR_PREFIX + digest
+        base = "\x1f".join([feed, *(f"{name}={walk[name]}" for name in sorted(walk)), f"client={client}"])
+        self.key = _CURSOR_PREFIX + hashlib.sha256(base.encode()).hexdigest()
 
     def get(self, offset: int) -> Any | None:
-        """The lowest last key stored for `offset` (cache and this process), or None."""
-        key = self.key(offset)
+        """The lowest last key pending for `offset` (cache and this process), or None."""
         try:
-            stored = cache.get(key)
+            state = cache.get(self.key)
         except Exception:  # noqa: BLE001 - the cache is an accelerator, never a dependency
             logger.warning("pagination cursor cache unavailable", exc_info=True)
-            stored = None
-        return _lowest(stored, _unsaved.get(key))
+            state = None
+        entry = _live(state, time.time()).get(offset)
+        return _lowest(entry[_PK] if entry else None, _unsaved.get((self.key, offset)))
 
-    def put(self, offset: int, last_pk: Any) -> None:
-        """Lower the cursor for `offset` to `last_pk` (never raise it)."""
-        key = self.key(offset)
+    def advance(self, *, served: int, next_offset: int, last_pk: Any) -> None:
+        """The page at `served` ended at `last_pk`: its walk now waits at `next_offset`.
+
+        Releases one walk waiting at `served` and adds one at `next_offset`, whose cursor is
+        lowered to `last_pk` (never raised). Never raises.
+        """
         try:
-            self._lower(key, last_pk)
+            self._update(release=served, add=(next_offset, last_pk))
         except Exception:  # noqa: BLE001
             logger.warning("pagination cursor not stored", exc_info=True)
-            # The entry may hold a later walk's higher key: remove it, keep ours here.
-            _unsaved.lower(key, last_pk)
+            # The state may hold another walk's higher key at `next_offset`: remove it (its
+            # walks then seek early), keep ours here.
+            _unsaved.lower((self.key, next_offset), last_pk)
             try:
-                cache.delete(key)
+                cache.delete(self.key)
             except Exception:  # noqa: BLE001
                 logger.warning("stale pagination cursor not removed", exc_info=True)
 
-    def _lower(self, key: str, last_pk: Any) -> None:
-        lock = f"{key}:lock"
-        if not _acquire(lock):
-            raise _LockNotObtained(key)
+    def walk_ended(self, offset: int) -> None:
+        """The empty page at `offset` was served: one walk waits there no longer. Never raises."""
         try:
-            lowest = _lowest(cache.get(key), last_pk, _unsaved.get(key))
-            cache.set(key, lowest, CURSOR_TTL_SECONDS)
+            self._update(release=offset, add=None)
+        except Exception:  # noqa: BLE001 - a leftover cursor only costs duplicates
+            logger.warning("pagination cursor not released", exc_info=True)
+
+    def _update(self, *, release: int, add: tuple[int, Any] | None) -> None:
+        lock = f"{self.key}:lock"
+        if not _acquire(lock):
+            raise _LockNotObtained(self.key)
+        try:
+            now = time.time()
+            pending = _live(cache.get(self.key), now)
+            released = pending.get(release)
+            if released is not None:
+                released[_WAITING] -= 1
+                if released[_WAITING] <= 0:
+                    del pending[release]
+            if add is not None:
+                offset, last_pk = add
+                entry = pending.get(offset)
+                lowest = _lowest(entry[_PK] if entry else None, last_pk, _unsaved.get((self.key, offset)))
+                waiting = entry[_WAITING] + 1 if entry else 1
+                pending[offset] = [lowest, waiting, now + CURSOR_TTL_SECONDS]
+            if pending:
+                cache.set(self.key, pending, CURSOR_TTL_SECONDS)
+            elif released is not None:
+                cache.delete(self.key)  # the identity's last walk ended: nothing waits
         finally:
             try:
                 cache.delete(lock)
@@ -210,7 +259,7 @@ class Cursors:
 
 
 def _acquire(lock: str) -> bool:
-    """Take the per-key lock, waiting while another write holds it (normally milliseconds).
+    """Take the per-identity lock, waiting while another write holds it (normally milliseconds).
 
     Gives up only after `LOCK_SECONDS`, when a holder that died would have lost it anyway.
     """

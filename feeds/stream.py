@@ -190,9 +190,14 @@ class _PageReader:
         while batch is not None:
             yield from batch
             batch = self._next_batch()
-        if self._cursors is not None and self._last_pk is not None:
+        if self._cursors is None:
+            return
+        offset = self.params.offset
+        if self._last_pk is not None:
             # The next page of this walk continues from here instead of seeking.
-            self._cursors.put(self.params.offset + self.params.limit, self._last_pk)
+            self._cursors.advance(served=offset, next_offset=offset + self.params.limit, last_pk=self._last_pk)
+        else:
+            self._cursors.walk_ended(offset)
 
     def _next_batch(self) -> list[dict[str, Any]] | None:
         assert self._batches is not None

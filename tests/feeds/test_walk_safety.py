@@ -101,7 +101,7 @@ def test_cold_seek_skips_an_eligible_order_when_another_ages_out_of_the_window_b
     assert 2 in served  # order 2 is eligible throughout, but is skipped -> Clerk deletes it
 
 
-# --- cursors: merged by minimum, never raised -------------------------------------------------
+# --- cursors: pending per walk, merged by minimum, never raised --------------------------------
 
 
 def cursors(client="importer", limit=2):
@@ -110,11 +110,50 @@ def cursors(client="importer", limit=2):
 
 def test_a_cursor_is_only_ever_lowered_by_later_writes():
     walks = cursors()
-    walks.put(2, 20)
-    walks.put(2, 30)  # a later walk of the same identity ended further on
+    walks.advance(served=0, next_offset=2, last_pk=20)
+    walks.advance(served=0, next_offset=2, last_pk=30)  # a concurrent walk ended further on
     assert walks.get(2) == 20
-    walks.put(2, 15)  # ...or earlier: the walk that ended there must not skip
+    walks.advance(served=0, next_offset=2, last_pk=15)  # ...or earlier: it must not skip
     assert walks.get(2) == 15
+
+
+def test_a_cursor_stays_while_any_walk_still_waits_on_it():
+    walks = cursors()
+    walks.advance(served=0, next_offset=2, last_pk=20)  # walk A
+    walks.advance(served=0, next_offset=2, last_pk=30)  # walk B, same identity
+    walks.advance(served=2, next_offset=4, last_pk=40)  # A served its page at 2
+    assert walks.get(2) == 20  # B still waits there: it gets the lower key, never A's
+    walks.advance(served=2, next_offset=4, last_pk=50)  # B served its page at 2
+    assert walks.get(2) is None
+    assert walks.get(4) == 40
+
+
+def test_a_walk_that_ended_leaves_no_cursor_for_the_next_walk_of_its_identity():
+    walks = cursors()
+    walks.advance(served=0, next_offset=2, last_pk=20)
+    walks.advance(served=2, next_offset=4, last_pk=40)
+    walks.walk_ended(4)  # the empty page
+    assert cache.get(walks.key) is None
+    walks.advance(served=0, next_offset=2, last_pk=25)  # the next walk, after rows changed
+    assert walks.get(2) == 25
+
+
+def test_back_to_back_walks_of_one_client_with_a_deletion_between_them_are_exact():
+    """A walk that ended leaves no cursor behind: the next walk, after a row it would have
+    served left, is not pulled back to the previous walk's positions (no repeats)."""
+    for pk in (10, 20, 30, 40, 50, 60):
+        ProductFactory(id=pk)
+
+    def walk():
+        served, offset = [], 0
+        while ids := page("products", limit=2, offset=offset):
+            served += ids
+            offset += 2
+        return served
+
+    assert walk() == [10, 20, 30, 40, 50, 60]
+    Product.objects.filter(pk=10).delete()
+    assert walk() == [20, 30, 40, 50, 60]
 
 
 def test_cursors_expire_ten_minutes_after_each_write(monkeypatch):
@@ -129,52 +168,77 @@ def test_cursors_expire_ten_minutes_after_each_write(monkeypatch):
             cache.set(key, value, timeout)
 
     monkeypatch.setattr(pagination, "cache", Recording())
-    cursors().put(2, 20)
-    cursors().put(2, 30)
+    cursors().advance(served=0, next_offset=2, last_pk=20)
+    cursors().advance(served=0, next_offset=2, last_pk=30)
     assert timeouts == [600, 600]
+
+
+def test_an_expired_wait_is_dropped_even_while_the_identity_stays_busy(monkeypatch):
+    walks = cursors()
+    walks.advance(served=0, next_offset=2, last_pk=20)  # a walk that is abandoned here
+    later = time.time() + pagination.CURSOR_TTL_SECONDS + 1
+    monkeypatch.setattr(pagination.time, "time", lambda: later)
+    assert walks.get(2) is None
+    walks.advance(served=0, next_offset=2, last_pk=30)  # the next walk is not pulled back
+    assert walks.get(2) == 30
 
 
 def test_a_write_waits_for_the_lock_of_a_concurrent_write_and_keeps_the_lower_key():
     walks = cursors()
-    walks.put(2, 40)
-    lock = f"{walks.key(2)}:lock"
+    walks.advance(served=0, next_offset=2, last_pk=40)
+    lock = f"{walks.key}:lock"
     assert cache.add(lock, 1, 60)  # another walk's write is under way
-    writer = threading.Thread(target=walks.put, args=(2, 30))
+    writer = threading.Thread(target=walks.advance, kwargs={"served": 0, "next_offset": 2, "last_pk": 30})
     writer.start()
     time.sleep(0.05)
     assert walks.get(2) == 40  # the waiting write has not overwritten anything
-    cache.set(walks.key(2), 20)  # the other write stores its lower key, then unlocks
+    state = cache.get(walks.key)
+    state[2][0] = 20  # the other write stores its lower key, then unlocks
+    cache.set(walks.key, state)
     cache.delete(lock)
     writer.join(timeout=5)
     assert not writer.is_alive()
     assert walks.get(2) == 20
 
 
-def test_a_write_that_never_gets_the_lock_removes_the_cursor_and_keeps_its_own_here(monkeypatch):
+def test_a_write_that_never_gets_the_lock_removes_the_cursors_and_keeps_its_own_here(monkeypatch):
     monkeypatch.setattr(pagination, "LOCK_SECONDS", 0.05)
     walks = cursors()
-    walks.put(2, 40)
-    assert cache.add(f"{walks.key(2)}:lock", 1, 60)  # held by a writer that died
-    walks.put(2, 30)
-    assert cache.get(walks.key(2)) is None  # other processes seek early
+    walks.advance(served=0, next_offset=2, last_pk=40)
+    assert cache.add(f"{walks.key}:lock", 1, 60)  # held by a writer that died
+    walks.advance(served=0, next_offset=2, last_pk=30)
+    assert cache.get(walks.key) is None  # other processes seek early
     assert walks.get(2) == 30  # this process continues exactly
     assert cursors(client="another").get(2) is None
 
 
-def test_a_failed_write_removes_the_cursor_so_other_processes_seek_early(monkeypatch):
+def test_a_failed_write_removes_the_cursors_so_other_processes_seek_early(monkeypatch):
     walks = cursors()
-    walks.put(2, 40)
+    walks.advance(served=0, next_offset=2, last_pk=40)
 
     def failing_set(*args, **kwargs):
         raise ConnectionError("write timeout")
 
     with monkeypatch.context() as patched:
         patched.setattr(cache, "set", failing_set)
-        walks.put(2, 30)
-    assert cache.get(walks.key(2)) is None
+        walks.advance(served=0, next_offset=2, last_pk=30)
+    assert cache.get(walks.key) is None
     assert walks.get(2) == 30
-    walks.put(2, 35)  # a later successful write carries the lower key this process kept
-    assert cache.get(walks.key(2)) == 30
+    walks.advance(served=0, next_offset=2, last_pk=35)  # a later successful write carries the lower key kept here
+    assert cache.get(walks.key)[2][0] == 30
+
+
+def test_a_failed_release_leaves_the_cursor_which_only_costs_duplicates(monkeypatch):
+    walks = cursors()
+    walks.advance(served=0, next_offset=2, last_pk=20)
+
+    def failing_add(*args, **kwargs):
+        raise ConnectionError("cache down")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(cache, "add", failing_add)
+        walks.walk_ended(2)  # never raises
+    assert walks.get(2) == 20
 
 
 # --- cold seeks: a margin that grows with the offset ------------------------------------------
@@ -457,7 +521,7 @@ def test_property_every_row_in_the_feed_for_the_whole_walk_is_served_at_least_on
         make_pages(sorted(fresh), updated_at=now)
         alive |= fresh
         if change["evict"] == "next":
-            cache.delete(pagination.Cursors(feed="pages", walk=walk.walk(), client="importer").key(offset))
+            cache.delete(pagination.Cursors(feed="pages", walk=walk.walk(), client="importer").key)
         elif change["evict"] == "all":
             cache.clear()
         evicted = evicted or change["evict"] != "none"
@@ -468,3 +532,6 @@ def test_property_every_row_in_the_feed_for_the_whole_walk_is_served_at_least_on
     assert lived_through <= set(served), "a row that was in the feed for the whole walk was skipped"
     if not evicted and not plan["concurrent"]:
         assert served == sorted(set(served)), "a walk that found all its cursors is exact"
+    if not plan["concurrent"]:
+        identity = pagination.Cursors(feed="pages", walk=walk.walk(), client="importer")
+        assert cache.get(identity.key) is None, "a walk that ended leaves no cursor for the next one"
