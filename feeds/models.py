@@ -66,3 +66,29 @@ class ImportRun(models.Model):
         if self.finished_at is None:
             return None
         return self.finished_at - self.started_at
+
+
+class RankBucket(models.Model):
+    """How many rows of a catalogue table have primary keys in one bucket of ids (`feeds.rank_index`).
+
+    A bucket is `id >> SHIFT`: the ids from `bucket << SHIFT` to `(bucket << SHIFT) | (2**SHIFT - 1)`.
+    Written only by PostgreSQL triggers on the counted tables, in the same transaction as the
+    rows they count (migration `0002_rank_buckets`); never by Django code. A bucket whose count
+    falls to zero is deleted.
+    """
+
+    table_name = models.CharField(_("table"), max_length=63)
+    bucket = models.BigIntegerField(_("bucket"))
+    # At most 2**SHIFT: an integer, whose sum PostgreSQL adds up faster than a bigint's (numeric).
+    row_count = models.IntegerField(_("rows"))
+
+    class Meta:
+        verbose_name = _("rank bucket")
+        verbose_name_plural = _("rank buckets")
+        constraints = [
+            # The triggers' ON CONFLICT target, and the seek's ordered scan of one table's buckets.
+            models.UniqueConstraint(fields=["table_name", "bucket"], name="rankbucket_table_bucket"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.table_name} bucket {self.bucket}: {self.row_count}"

@@ -30,8 +30,10 @@ process for the TTL; a read takes the minimum of the cache and that memory. Prim
 integers (`shop.models.FeedObject.id`), so Python's `min` is the database's order.
 
 Cold seek. With no cursor (cold start, eviction, expiry, another worker's per-process cache,
-a jump, a broken cache) the pager counts positions in the feed as it is now, with one
-index-only query for the key at a position, then the same keyset read. A walk's pages can only
+a jump, a broken cache) the pager counts positions in the feed as it is now, with one query for
+the key at a position, then the same keyset read. The query is index-only (O(offset)), or, for
+a whole catalogue table on PostgreSQL, answered by its rank index (`feeds.rank_index`: counts
+per bucket of ids kept by triggers, about what the first page costs at any depth). A walk's pages can only
 skip when rows LEFT the feed, behind the walk, since the walk began (not merely since its
 previous page: cursor pages keep the walk exact but do not restore positions); rows added only
 ever cause duplicates. How far to seek therefore depends on how rows leave the feed:
@@ -100,6 +102,8 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db.models import QuerySet
+
+from feeds import rank_index
 
 logger = logging.getLogger(__name__)
 
@@ -325,6 +329,10 @@ def _seek(queryset: QuerySet, *, pk_name: str, position: int, via: str) -> Start
     """Start after the row at `position` (0-based) of `queryset` now."""
     if position < 0:
         return Start(after=None, past_end=False, via=via)
+    # A whole catalogue table on PostgreSQL: its rank index answers without counting every key.
+    ranked = rank_index.key_at_position_in(queryset, position)
+    if ranked.available:
+        return Start(after=ranked.key, past_end=ranked.past_end, via=via)
     # Index-only: the primary keys before the page are counted, their rows never read.
     before = list(queryset.order_by(pk_name).values_list(pk_name, flat=True)[position : position + 1])
     if not before:

@@ -1,0 +1,178 @@
+"""The primary key at a position of a catalogue table, without counting every key before it.
+
+A cold seek (`feeds.pagination._seek`) needs the key at position O in key order. An index-only
+`ORDER BY id OFFSET O LIMIT 1` steps over O index entries: about 32 µs per 1,000 rows, 30-50 ms
+at a million. The rank index keeps, per bucket of ids, how many rows the table has there
+(`feeds.models.RankBucket`, maintained by the triggers of migration `0002_rank_buckets`). A seek
+then adds up bucket counts until it passes O and steps over at most one bucket's keys:
+
+    WITH the buckets of the table with their running total, the first bucket whose total
+    passes O, and within it the key at O minus the rows before the bucket.
+
+One statement, so the counts and the keys come from one snapshot: under READ COMMITTED a row
+committed mid-seek is in both or in neither, and the answer is the one the OFFSET query would
+give at that instant. The counts change in the same transaction as the rows (triggers), so a
+transaction that has not committed is in neither.
+
+Bucket size: a bucket holds the 2**SHIFT ids `bucket << SHIFT … (bucket << SHIFT) | (2**SHIFT
+- 1)`; SHIFT = 12 (4,096 ids). A seek reads every bucket up to the position plus at most one
+bucket's keys, so the cost is about buckets + ids per bucket; for dense ids that is smallest
+near √N buckets. Shop ids are mostly dense (1M products with ids 1…1M: 245 buckets; the
+benchmark's even ids to 2M: 489 buckets of 2,048 rows), and both terms stay at a few hundred to
+4,096 steps, a fraction of a millisecond, up to tens of millions of rows. Smaller buckets
+would mean more bucket rows to read and to update per imported batch; larger ones, a longer
+in-bucket step. Very sparse ids (one row per bucket) degrade to one bucket row per key, i.e. the
+cost of the plain OFFSET seek: never worse by much, no longer better.
+
+`>>` on a bigint is an arithmetic shift (floor division by 2**SHIFT), so a negative id falls in
+a negative bucket below every non-negative one, and bucket order is id order for all 64-bit ids.
+
+"Unavailable" (the caller then uses the plain OFFSET seek): not PostgreSQL; a table the triggers
+do not count; the triggers missing or disabled right now (`ALTER TABLE … DISABLE TRIGGER`,
+checked inside the same statement); or counts found inconsistent with the rows (a bucket holds
+fewer keys than counted: logged, see `rebuild_counts`). Counts that are too LOW in a bucket are
+not detectable this cheaply: they can only come from writes made while the triggers were
+disabled or dropped, or from `feeds_rankbucket` being edited by hand; recount with
+`rebuild_counts` after any such operation.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.db import connections, router, transaction
+from django.db.models import Model, QuerySet
+from django.db.models.sql.datastructures import BaseTable
+
+from feeds.models import RankBucket
+
+logger = logging.getLogger(__name__)
+
+# A bucket is `id >> SHIFT`: 4,096 consecutive ids (see the module docstring). The triggers of
+# migration 0002_rank_buckets use the same value; changing it needs a migration that recounts.
+SHIFT = 12
+# Tables whose rows the triggers count: the catalogue, whose feeds are the whole table.
+COUNTED_TABLES = frozenset({"shop_product", "shop_category", "shop_page"})
+# The triggers that keep the counts, per table (all must exist and be enabled for a seek).
+TRIGGERS = ("feeds_rank_insert", "feeds_rank_delete", "feeds_rank_move", "feeds_rank_truncate")
+
+
+@dataclass(frozen=True)
+class RankSeek:
+    """The answer of a seek: the key at the position, past the end, or unavailable.
+
+    `available` False: the rank index cannot answer; use the plain OFFSET seek. Otherwise `key`
+    is the primary key at the position, or None when the table has no row there (past the end).
+    """
+
+    available: bool
+    key: int | None = None
+
+    @property
+    def past_end(self) -> bool:
+        return self.available and self.key is None
+
+
+UNAVAILABLE = RankSeek(available=False)
+
+_SEEK = f"""
+WITH armed AS (
+    SELECT count(*) = {len(TRIGGERS)} AS ok FROM pg_trigger
+    WHERE tgrelid = %(table)s::regclass AND tgname = ANY (%(triggers)s) AND tgenabled <> 'D'
+), totals AS (
+    SELECT bucket, row_count, sum(row_count) OVER (ORDER BY bucket) AS upto
+    FROM {RankBucket._meta.db_table}
+    WHERE table_name = %(table)s AND (SELECT ok FROM armed)
+), hit AS (
+    SELECT bucket, %(position)s::bigint - (upto - row_count) AS within
+    FROM totals WHERE upto > %(position)s::bigint ORDER BY bucket LIMIT 1
+)
+SELECT armed.ok, hit.bucket, found.id
+FROM armed
+LEFT JOIN hit ON true
+LEFT JOIN LATERAL (
+    SELECT id FROM {{table}}
+    WHERE id BETWEEN hit.bucket << {SHIFT} AND (hit.bucket << {SHIFT}) | {2**SHIFT - 1}
+    ORDER BY id OFFSET hit.within LIMIT 1
+) AS found ON true
+"""
+
+
+def key_at_position(model: type[Model], position: int, *, using: str | None = None) -> RankSeek:
+    """The primary key at 0-based `position` of `model`'s whole table in key order, in one query.
+
+    Equal to `SELECT id FROM <table> ORDER BY id OFFSET position LIMIT 1` at the same instant
+    (past the end where that has no row): every row of the table counts, whatever a manager
+    filters. `using`: the database alias; by default where the router sends reads of `model`
+    (the replica inside `replica_reads()`: a physical replica receives the counts with the rows).
+    """
+    if position < 0:
+        raise ValueError("position must be 0 or more")
+    alias = using or router.db_for_read(model)
+    connection = connections[alias]
+    table = model._meta.db_table
+    if connection.vendor != "postgresql" or table not in COUNTED_TABLES or model._meta.pk.column != "id":
+        return UNAVAILABLE
+    sql = _SEEK.replace("{table}", connection.ops.quote_name(table))
+    with connection.cursor() as cursor:
+        # No table holds 2**63 rows: a position beyond a bigint is past the end like the largest.
+        cursor.execute(sql, {"table": table, "triggers": list(TRIGGERS), "position": min(position, 2**63 - 1)})
+        armed, bucket, key = cursor.fetchone()
+    if not armed:
+        return UNAVAILABLE
+    if bucket is None:
+        return RankSeek(available=True, key=None)
+    if key is None:
+        # The counts promise a row in this bucket that is not there: they drifted from the rows.
+        logger.warning("rank index inconsistent", extra={"table": table, "bucket": bucket})
+        return UNAVAILABLE
+    return RankSeek(available=True, key=key)
+
+
+def covers_whole_table(queryset: QuerySet) -> bool:
+    """Whether `queryset` has exactly one row per row of its model's table (no filter, join,
+    grouping, distinct, union or slice), so its positions are the table's positions.
+
+    Annotations that read only the row itself (e.g. `feeds.base.UnixTime`) are fine."""
+    query = queryset.query
+    return not (
+        query.where
+        or query.distinct
+        or query.combinator
+        or query.group_by is not None
+        or query.is_sliced
+        or query.select_related
+        or query.extra_tables
+        or any(not isinstance(join, BaseTable) for join in query.alias_map.values())
+    )
+
+
+def key_at_position_in(queryset: QuerySet, position: int) -> RankSeek:
+    """`key_at_position` for a queryset over a whole counted table (on its database), else
+    unavailable: the counts say nothing about positions within a filtered set."""
+    if not covers_whole_table(queryset):
+        return UNAVAILABLE
+    return key_at_position(queryset.model, position, using=queryset.db)
+
+
+def rebuild_counts(model: type[Model], *, using: str | None = None) -> None:
+    """Recount `model`'s table from its rows (after a restore or a load made without triggers).
+
+    Locks the table against writers (readers go on) for one grouped scan of its keys: about a
+    second for a million rows."""
+    alias = using or router.db_for_write(model)
+    connection = connections[alias]
+    table = model._meta.db_table
+    if connection.vendor != "postgresql" or table not in COUNTED_TABLES:
+        return
+    quoted = connection.ops.quote_name(table)
+    buckets = RankBucket._meta.db_table
+    with transaction.atomic(using=alias), connection.cursor() as cursor:
+        cursor.execute(f"LOCK TABLE {quoted} IN SHARE ROW EXCLUSIVE MODE")
+        cursor.execute(f"DELETE FROM {buckets} WHERE table_name = %s", [table])
+        cursor.execute(
+            f"INSERT INTO {buckets} (table_name, bucket, row_count) "
+            f"SELECT %s, id >> {SHIFT}, count(*) FROM {quoted} GROUP BY 2 ORDER BY 2",
+            [table],
+        )
