@@ -29,7 +29,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from clerkfeeds.clerk_api import ClerkRefused, ClerkUnreachable, get_client
-from feeds import walks
+from feeds import rank_index, walks
 from feeds.params import FeedParams
 from feeds.registry import FEEDS, SINGLE_FEED
 from feeds.rules import ATTRIBUTE_NAME_RE, feed_errors
@@ -295,6 +295,34 @@ def check_imports(options: Options) -> Result:
     return Result("imports", Level.OK, f"{len(latest)} feed(s) imported by Clerk", details)
 
 
+# --- rank index --------------------------------------------------------------------------------
+def check_rank_index(options: Options) -> Result:
+    """The counts behind exact cold seeks match the catalogue's rows (see `feeds.rank_index`):
+    counts that are too low would make a cold page skip rows, so drift is a failure."""
+    problems: list[str] = []
+    checked: list[str] = []
+    for model in rank_index.counted_models():
+        table = model._meta.db_table
+        armed = rank_index.armed(model)
+        if armed is None:
+            continue
+        if not armed:
+            problems.append(f"{table}: counting triggers missing or disabled (run manage.py migrate)")
+            continue
+        drift = rank_index.count_drift(model) or []
+        if drift:
+            problems.append(f"{table}: {len(drift)} bucket(s) drifted from the rows")
+        checked.append(table)
+    if problems:
+        return Result(
+            "rank_index", Level.FAILURE,
+            "rank index out of step with the catalogue: run manage.py rank_index --rebuild", tuple(problems),
+        )
+    if not checked:
+        return Result("rank_index", Level.OK, "not used on this database: cold seeks count keys")
+    return Result("rank_index", Level.OK, f"counts match the rows of {', '.join(checked)}")
+
+
 # --- running them --------------------------------------------------------------------------------
 CHECKS: dict[str, Callable[[Options], Result | list[Result]]] = {
     "settings": check_settings,
@@ -304,8 +332,9 @@ CHECKS: dict[str, Callable[[Options], Result | list[Result]]] = {
     "feeds": check_feeds,
     "outbox": check_outbox,
     "imports": check_imports,
+    "rank_index": check_rank_index,
 }
-NEEDS_DATABASE = {"feeds", "outbox", "imports"}
+NEEDS_DATABASE = {"feeds", "outbox", "imports", "rank_index"}
 
 
 def run_all(options: Options | None = None) -> list[Result]:

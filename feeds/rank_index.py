@@ -176,3 +176,61 @@ def rebuild_counts(model: type[Model], *, using: str | None = None) -> None:
             f"SELECT %s, id >> {SHIFT}, count(*) FROM {quoted} GROUP BY 2 ORDER BY 2",
             [table],
         )
+
+
+@dataclass(frozen=True)
+class Drift:
+    """A bucket whose stored count differs from its rows (0 where one side has nothing)."""
+
+    bucket: int
+    counted: int
+    actual: int
+
+
+def armed(model: type[Model], *, using: str | None = None) -> bool | None:
+    """Whether every counting trigger of `model`'s table exists and is enabled; None where the
+    rank index does not apply (not PostgreSQL, a table it does not count)."""
+    connection = connections[using or router.db_for_read(model)]
+    table = model._meta.db_table
+    if connection.vendor != "postgresql" or table not in COUNTED_TABLES:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_trigger WHERE tgrelid = %s::regclass AND tgname = ANY (%s) AND tgenabled <> 'D'",
+            [table, list(TRIGGERS)],
+        )
+        return cursor.fetchone()[0] == len(TRIGGERS)
+
+
+def count_drift(model: type[Model], *, using: str | None = None) -> list[Drift] | None:
+    """The buckets whose counts differ from `model`'s rows, by one grouped scan of its keys
+    (a few hundred ms for a million rows); None where the rank index does not apply.
+
+    Counts that are too low make an exact cold seek start too late, i.e. skip rows: they can
+    only come from writes made without the triggers (a restore with `--disable-triggers`, a
+    load with the triggers disabled, hand edits). `manage.py rank_index --rebuild` recounts."""
+    connection = connections[using or router.db_for_read(model)]
+    table = model._meta.db_table
+    if connection.vendor != "postgresql" or table not in COUNTED_TABLES:
+        return None
+    quoted = connection.ops.quote_name(table)
+    sql = f"""
+        SELECT coalesce(stored.bucket, rows.bucket), coalesce(stored.row_count, 0), coalesce(rows.n, 0)
+        FROM (SELECT bucket, row_count FROM {RankBucket._meta.db_table} WHERE table_name = %s) AS stored
+        FULL JOIN (SELECT id >> {SHIFT} AS bucket, count(*) AS n FROM {quoted} GROUP BY 1) AS rows
+            ON rows.bucket = stored.bucket
+        WHERE stored.row_count IS DISTINCT FROM rows.n
+        ORDER BY 1
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [table])
+        return [Drift(bucket=b, counted=c, actual=a) for b, c, a in cursor.fetchall()]
+
+
+def counted_models() -> list[type[Model]]:
+    """The shop models whose tables the rank index counts, in a stable order."""
+    from django.apps import apps
+
+    return sorted(
+        (m for m in apps.get_models() if m._meta.db_table in COUNTED_TABLES), key=lambda m: m._meta.db_table
+    )

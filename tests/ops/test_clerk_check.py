@@ -85,7 +85,7 @@ def test_a_healthy_deployment_exits_0_and_says_what_it_checked(healthy):
     assert {name: c["level"] for name, c in checks.items()} == {
         "settings": "ok", "database": "ok", "cache": "ok", "clerk_api": "ok",
         "feed:products": "ok", "feed:categories": "ok", "feed:orders": "ok",
-        "feed:customers": "ok", "feed:pages": "ok", "outbox": "ok", "imports": "ok",
+        "feed:customers": "ok", "feed:pages": "ok", "outbox": "ok", "imports": "ok", "rank_index": "ok",
     }
     assert "answered" in checks["clerk_api"]["message"]
     assert checks["feed:products"]["message"] == "first 3 object(s) valid"
@@ -99,7 +99,7 @@ def test_the_terminal_output_is_one_line_per_check_and_a_summary(healthy):
     lines = output.splitlines()
     assert status == 0
     assert lines[0].split()[:2] == ["OK", "settings"]
-    assert lines[-1] == "clerk_check: 11 ok, 0 warning(s), 0 failure(s)"
+    assert lines[-1] == "clerk_check: 12 ok, 0 warning(s), 0 failure(s)"
 
 
 def test_a_broken_database_exits_2_and_skips_what_needs_it(fake_clerk):
@@ -120,7 +120,7 @@ def test_a_broken_database_exits_2_and_skips_what_needs_it(fake_clerk):
     assert done.returncode == 2, done.stderr
     assert checks["database"]["level"] == "failure"
     assert checks["database"]["message"].startswith("database 'default' is unreachable: OperationalError")
-    assert {checks[n]["level"] for n in ("feeds", "outbox", "imports")} == {"skipped"}
+    assert {checks[n]["level"] for n in ("feeds", "outbox", "imports", "rank_index")} == {"skipped"}
     assert checks["clerk_api"]["level"] == "ok"  # the rest is still checked
 
 
