@@ -5,7 +5,9 @@ The credentials (DESIGN.md, "Security"):
 - `X-Clerk-Authorization: Bearer <token>`, verified by Clerk's token service
   (`ClerkTokenAuthentication`). A success is cached for `CLERK_TOKEN_CACHE_SECONDS` under a keyed
   SHA-256 of the token (never the token), so an importer walking 1,000 pages costs one call to
-  Clerk; a refusal is cached for `REFUSAL_CACHE_SECONDS`.
+  Clerk; a refusal is cached for `REFUSAL_CACHE_SECONDS`. Each process also remembers a success
+  it read or made for at most `VERIFIED_MEMO_SECONDS`, and never past the cached success's own
+  expiry, so consecutive pages of one importer skip the cache round trip (see `_VerifiedMemo`).
 - On the single feed only, Clerk's `salt`/`hash` query (`FeedHashAuthentication`):
   `hash = SHA512(salt + CLERK_PRIVATE_KEY + str(floor(unix_time / 100)))`, current and previous
   100-second window, compared in constant time.
@@ -32,12 +34,16 @@ import hashlib
 import hmac
 import logging
 import re
+import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 
@@ -56,8 +62,14 @@ _TOKEN_RE = re.compile(r"^[\x21-\x7e]+$")
 # A refused token is answered from the cache for this long: retrying it cannot hammer Clerk.
 REFUSAL_CACHE_SECONDS = 30
 TOKEN_CACHE_PREFIX = "clerkfeeds:clerk-token:"
+# Cached verdicts: a success is `(_VERIFIED, expires_at)` (unix time), so that a process reading
+# it knows how long it still holds; a bare `_VERIFIED` (written before expiries were stored) is
+# still a success, just one this process does not memorise. A refusal is `_REFUSED`.
 _VERIFIED = "verified"
 _REFUSED = "refused"
+# How long a process trusts a success from memory, without asking the cache (see `_VerifiedMemo`).
+VERIFIED_MEMO_SECONDS = 5.0
+VERIFIED_MEMO_MAX_ENTRIES = 1024
 
 SINGLE_FEED_PATHS = frozenset({"/feed/all.json"})
 HASH_WINDOW_SECONDS = 100
@@ -156,14 +168,19 @@ def client_id_of(digest: str) -> str:
 
 
 def verify_token(token: str, *, digest: str) -> None:
-    """Admit the token (return) or raise: from the cache, or else with one call to Clerk."""
+    """Admit the token (return) or raise: from this process's memory of a recent success, from the
+    cache, or else with one call to Clerk."""
+    if _verified_memo.holds(digest):
+        return
     key = TOKEN_CACHE_PREFIX + digest
     client_id = client_id_of(digest)
     verdict = _cache_get(key)
-    if verdict == _VERIFIED:
-        return
     if verdict == _REFUSED:
         raise not_authenticated("invalid_token", "Clerk did not accept this token.")
+    remaining = _verified_for(verdict)
+    if remaining is not None:
+        _verified_memo.remember(digest, remaining)
+        return
     try:
         get_client().verify_token(token)
     except ClerkRefused as exc:
@@ -176,7 +193,91 @@ def verify_token(token: str, *, digest: str) -> None:
     except ClerkUnreachable as exc:
         logger.warning("clerk token service unreachable", extra={"client": client_id, "clerk_status": exc.status})
         raise ClerkUnavailable(retry_after=_retry_after(exc.retry_after)) from None
-    _cache_set(key, _VERIFIED, settings.CLERK_TOKEN_CACHE_SECONDS)
+    seconds = settings.CLERK_TOKEN_CACHE_SECONDS
+    _cache_set(key, (_VERIFIED, _wall_clock() + seconds), seconds)
+    _verified_memo.remember(digest, seconds)
+
+
+def _verified_for(verdict: Any) -> float | None:
+    """How many more seconds a cached verdict vouches for the token: None when it does not (no
+    entry, a refusal, an expired or unknown value), 0 for a success of unknown expiry."""
+    if verdict == _VERIFIED:
+        return 0.0
+    if isinstance(verdict, tuple) and len(verdict) == 2 and verdict[0] == _VERIFIED:
+        remaining = verdict[1] - _wall_clock()
+        # Past its expiry by our clock (the cache may keep it a moment longer): verify anew.
+        return remaining if remaining > 0 else None
+    return None
+
+
+class _VerifiedMemo:
+    """Digests of tokens verified recently, each until a monotonic deadline, in this process.
+
+    Why it is safe: it only ever holds successes, each for at most `VERIFIED_MEMO_SECONDS` and
+    never past the expiry of the cached success it came from, so a token is admitted no longer
+    than the shared cache alone would admit it (`CLERK_TOKEN_CACHE_SECONDS` after Clerk said
+    yes), plus nothing. A refusal is never memorised here: it lives in the shared cache only,
+    so a token Clerk starts to accept is admitted as soon as the cached refusal expires. The
+    failure throttle is asked before any of this (`feeds.middleware`), so a blocked address
+    gets its 429 whatever this memory holds. What it costs: a success deleted from the shared
+    cache by hand is still honoured by each process for up to `VERIFIED_MEMO_SECONDS`.
+    Bounded: when full, expired entries are dropped, and if none were, all of them.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._until: dict[str, float] = {}
+
+    def holds(self, digest: str) -> bool:
+        until = self._until.get(digest)
+        if until is None:
+            return False
+        if _monotonic() < until:
+            return True
+        with self._lock:
+            if self._until.get(digest) == until:
+                del self._until[digest]
+        return False
+
+    def remember(self, digest: str, seconds: float) -> None:
+        seconds = min(seconds, VERIFIED_MEMO_SECONDS)
+        if seconds <= 0:
+            return
+        now = _monotonic()
+        with self._lock:
+            if digest not in self._until and len(self._until) >= VERIFIED_MEMO_MAX_ENTRIES:
+                self._until = {d: u for d, u in self._until.items() if u > now}
+                if len(self._until) >= VERIFIED_MEMO_MAX_ENTRIES:
+                    self._until = {}
+            self._until[digest] = now + seconds
+
+    def clear(self) -> None:
+        with self._lock:
+            self._until = {}
+
+
+_verified_memo = _VerifiedMemo()
+
+
+def forget_verified_tokens() -> None:
+    """Drop this process's memory of verified tokens (the shared cache is untouched)."""
+    _verified_memo.clear()
+
+
+@receiver(setting_changed)
+def _forget_on_setting_change(*, setting: str, **kwargs: Any) -> None:
+    # A changed key, Clerk URL or cache lifetime must not be answered from memory (tests change
+    # these around every request; a deployment changes them only by restarting).
+    if setting.startswith("CLERK_") or setting in ("SECRET_KEY", "CACHES"):
+        forget_verified_tokens()
+
+
+def _monotonic() -> float:
+    return time.monotonic()
+
+
+def _wall_clock() -> float:
+    return time.time()
 
 
 def _retry_after(clerk_says: float | None) -> int:

@@ -31,7 +31,9 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from django.db.models import BigIntegerField, Func, Model, QuerySet
+import orjson
+from django.db.models import BigIntegerField, Func, Model, QuerySet, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from feeds.rules import ATTRIBUTE_NAME_RE, is_language_object
@@ -54,6 +56,9 @@ class Texts:
     def __init__(self, *, languages: Sequence[str] = (), language: str | None = None):
         self.languages = tuple(languages)
         self.language = language
+        # No languages: every text is its base field as stored, "" for empty (see `text`). A
+        # declaration may read such fields directly instead of calling `text` per field and row.
+        self.plain = not self.languages
 
     @property
     def reads_translations(self) -> bool:
@@ -82,6 +87,18 @@ class Texts:
         Clerk's types only (str, int, float, bool, arrays of them), no nulls at any depth, no
         NaN (orjson would write it as null). An object is kept only as a text per language.
         """
+        # Decoded JSON holds exactly these types: decided by identity first (an `isinstance`
+        # against `Mapping` is an ABC check, the costliest step of a product row). Anything
+        # else, subclasses included, takes the general path below, which decides the same.
+        kind = type(value)
+        if kind is str or kind is bool:
+            return value
+        if kind is int:
+            return value if _INT_MIN <= value <= _INT_MAX else None
+        if kind is float:
+            return value if math.isfinite(value) else None
+        if kind is list:
+            return [item for item in value if type(item) is str or _scalar(item) is not None]
         if isinstance(value, Mapping):
             if self.language is not None:
                 text = value.get(self.language)
@@ -179,13 +196,17 @@ class Feed(ABC):
         Names Clerk would ignore (not `^[A-Za-z0-9_]+$`) and values it cannot take are dropped
         rather than sent, so one bad attribute in the shop never breaks a feed.
         """
-        if not isinstance(extras, Mapping) or not extras:
+        if not (type(extras) is dict or isinstance(extras, Mapping)) or not extras:
             return obj
         extra = self.texts.extra
+        known = self._extra_names
         for name, value in extras.items():
-            if name in obj or not self._may_carry(name):
+            if name in obj:
                 continue
-            # Plain strings and in-range ints are by far the commonest values: no detour.
+            verdict = known.get(name)  # `_may_carry`, inlined for its memoised answer
+            if not (verdict or (verdict is None and self._may_carry(name))):
+                continue
+            # Plain strings are by far the commonest values: no detour.
             if type(value) is not str:
                 value = extra(value)
                 if value is None:
@@ -202,7 +223,7 @@ class Feed(ABC):
             verdict = (
                 isinstance(name, str)
                 and name not in self.standard_attributes
-                and ATTRIBUTE_NAME_RE.match(name) is not None
+                and ATTRIBUTE_NAME_RE.fullmatch(name) is not None
             )
             if len(known) < 10_000:  # bounded, whatever the shop stores
                 known[name] = verdict
@@ -218,6 +239,11 @@ class UnixTime(Func):
 
     output_field = BigIntegerField()
 
+    def get_db_converters(self, connection):
+        # Both templates cast to an integer in SQL, so the driver already returns an int (or
+        # None): Django's per-row `int()` converter would only cost a pass over every row.
+        return self.output_field.get_db_converters(connection)
+
     def as_postgresql(self, compiler, connection, **extra):
         template = "FLOOR(EXTRACT(EPOCH FROM %(expressions)s))::bigint"
         return self.as_sql(compiler, connection, template=template, **extra)
@@ -228,6 +254,27 @@ class UnixTime(Func):
         # after Django's SQLite parameter style.
         template = "CAST(strftime('%%%%s', substr(%(expressions)s, 1, 19)) AS INTEGER)"
         return self.as_sql(compiler, connection, template=template, **extra)
+
+
+def json_text(field: str) -> Cast:
+    """An annotation reading JSON column `field` as its text, for `decode_json` in `to_object`.
+
+    Read as a JSON field, every row of a page passes through Django's per-row converters; with
+    no converter left on a query, Django hands the rows over untouched. The text is what the
+    database sends for the JSON column anyway (PostgreSQL's jsonb output, SQLite's stored text).
+    """
+    return Cast(field, output_field=TextField())
+
+
+def decode_json(text: Any) -> Any:
+    """The value of a `json_text` column, exactly as `shop.models.FastJSONField` reads it: the
+    decoded JSON; the text itself when it does not decode; None for NULL."""
+    if not isinstance(text, str):
+        return text
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
 
 
 # A batch whose keys span at most this many times its size is fetched by key range.
@@ -269,8 +316,13 @@ def attach_lists(
         .order_by(key, *values)
         .values_list(key, *values)
     )
-    for owner, *fields in related_rows:
-        grouped[owner].append(item(*fields) if item is not None else fields[0])
+    if item is None and len(values) == 1:
+        # The common shape (ids of related rows): no per-row unpacking into a list.
+        for owner, value in related_rows:
+            grouped[owner].append(value)
+    else:
+        for owner, *fields in related_rows:
+            grouped[owner].append(item(*fields) if item is not None else fields[0])
     for row in rows:
         row[into] = grouped.get(row["id"], [])
 

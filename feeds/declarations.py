@@ -12,7 +12,7 @@ from typing import Any
 from gdpr.policy import eligible_customers, eligible_orders
 from shop.models import Category, Customer, Order, OrderLine, Page, Product, ProductCategory
 
-from feeds.base import TRANSLATIONS, Feed, UnixTime, age_on, attach_lists, price, unix_time
+from feeds.base import TRANSLATIONS, Feed, UnixTime, age_on, attach_lists, decode_json, json_text, price
 
 
 class ProductFeed(Feed):
@@ -21,7 +21,7 @@ class ProductFeed(Feed):
     rows_leave_only_by_deletion = True  # catalogue: no time window, no consent
     columns = (
         "id", "name", "description", "price", "list_price", "image", "url", "brand",
-        "created_unix", "index", "attributes", TRANSLATIONS,
+        "created_unix", "index", "attributes_json", TRANSLATIONS,
     )
     standard_attributes = frozenset(
         {"id", "name", "description", "price", "list_price", "image", "url", "brand",
@@ -30,8 +30,9 @@ class ProductFeed(Feed):
 
     def rows(self):
         # The unix time straight from the database (see `UnixTime`): the largest feed's
-        # costliest per-row conversion.
-        return Product.objects.annotate(created_unix=UnixTime("created_at"))
+        # costliest per-row conversion. The extra attributes as text, decoded in `to_object`
+        # (see `json_text`): no per-row converter is left on a plain page's query.
+        return Product.objects.annotate(created_unix=UnixTime("created_at"), attributes_json=json_text("attributes"))
 
     def attach_related(self, rows: list[dict[str, Any]]) -> None:
         # One query per batch for every membership (never one per product).
@@ -41,14 +42,22 @@ class ProductFeed(Feed):
 
     def to_object(self, row: dict[str, Any]) -> dict[str, Any]:
         texts = self.texts
+        if texts.plain:
+            # What `texts.text` gives without languages, without four calls per row: the
+            # largest feed's texts, read directly.
+            name, description, image, url = (
+                row["name"] or "", row["description"] or "", row["image"] or "", row["url"] or ""
+            )
+        else:
+            name, description, image, url = (texts.text(row, f) for f in ("name", "description", "image", "url"))
         obj: dict[str, Any] = {
             "id": row["id"],
-            "name": texts.text(row, "name"),
+            "name": name,
             # Required by Clerk: an empty description is "", never left out.
-            "description": texts.text(row, "description"),
+            "description": description,
             "price": price(row["price"]),
-            "image": texts.text(row, "image"),
-            "url": texts.text(row, "url"),
+            "image": image,
+            "url": url,
             "categories": row["categories"],
             "created_at": row["created_unix"],
         }
@@ -59,7 +68,7 @@ class ProductFeed(Feed):
         if row["index"] is False:
             # Kept for its sales history, never shown; Clerk's default is index: true.
             obj["index"] = False
-        return self.merge_extras(obj, row["attributes"])
+        return self.merge_extras(obj, decode_json(row["attributes_json"]))
 
 
 class CategoryFeed(Feed):
@@ -91,12 +100,13 @@ class OrderFeed(Feed):
     name = "orders"
     model = Order
     rows_leave_only_by_deletion = False  # they also leave the GDPR window, by withdrawal, by erasure
-    columns = ("id", "customer_id", "email", "placed_at")
+    columns = ("id", "customer_id", "email", "placed_unix")
     standard_attributes = frozenset({"id", "products", "time", "customer", "email"})
 
     def rows(self):
-        # GDPR: only orders the policy admits, nothing filtered again here.
-        return eligible_orders(now=self.now)
+        # GDPR: only orders the policy admits, nothing filtered again here. The unix time from
+        # the database, as for products (`UnixTime`).
+        return eligible_orders(now=self.now).annotate(placed_unix=UnixTime("placed_at"))
 
     def attach_related(self, rows: list[dict[str, Any]]) -> None:
         # One query per batch for every line; a line is the product, quantity and unit price.
@@ -118,7 +128,7 @@ class OrderFeed(Feed):
         obj: dict[str, Any] = {
             "id": row["id"],
             "products": row["products"],
-            "time": unix_time(row["placed_at"]),
+            "time": row["placed_unix"],
         }
         if row["customer_id"] is not None:
             obj["customer"] = row["customer_id"]  # a guest order has none
@@ -162,8 +172,12 @@ class PageFeed(Feed):
     name = "pages"
     model = Page
     rows_leave_only_by_deletion = True  # catalogue: no time window, no consent
-    columns = ("id", "type", "url", "title", "text", "image", "attributes", TRANSLATIONS)
+    columns = ("id", "type", "url", "title", "text", "image", "attributes_json", TRANSLATIONS)
     standard_attributes = frozenset({"id", "type", "url", "title", "text", "image"})
+
+    def rows(self):
+        # The extra attributes as text, decoded in `to_object` (see `json_text`).
+        return super().rows().annotate(attributes_json=json_text("attributes"))
 
     def to_object(self, row: dict[str, Any]) -> dict[str, Any]:
         obj: dict[str, Any] = {
@@ -176,7 +190,7 @@ class PageFeed(Feed):
         image = self.texts.optional_text(row, "image")
         if image is not None:
             obj["image"] = image
-        return self.merge_extras(obj, row["attributes"])
+        return self.merge_extras(obj, decode_json(row["attributes_json"]))
 
 
 DECLARATIONS: tuple[type[Feed], ...] = (ProductFeed, CategoryFeed, OrderFeed, CustomerFeed, PageFeed)

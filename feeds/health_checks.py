@@ -204,7 +204,7 @@ def stored_data_problems(name: str, objects: list[dict[str, Any]]) -> list[str]:
         for attribute in row.get("attributes") or {}:
             if attribute in obj or attribute in feed.standard_attributes:
                 continue
-            if not isinstance(attribute, str) or not ATTRIBUTE_NAME_RE.match(attribute):
+            if not isinstance(attribute, str) or not ATTRIBUTE_NAME_RE.fullmatch(attribute):
                 why = "its name is not made of A-Z, a-z, 0-9 and _"
             else:
                 why = "its value is of no type Clerk takes"

@@ -107,7 +107,7 @@ def object_errors(type_name: str, obj: Any, *, languages: Sequence[str] = ()) ->
     errors: list[str] = []
     errors += _null_errors(obj, path="")
     for name in obj:
-        if not isinstance(name, str) or not ATTRIBUTE_NAME_RE.match(name):
+        if not isinstance(name, str) or not ATTRIBUTE_NAME_RE.fullmatch(name):
             errors.append(f"attribute name {name!r} is not made of A-Z, a-z, 0-9 and _")
     required = REQUIRED_FIELDS[type_name]
     optional = OPTIONAL_FIELDS[type_name]

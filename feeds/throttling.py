@@ -12,6 +12,13 @@ DRF's `DEFAULT_THROTTLE_RATES["feed_auth_failures"]` (e.g. "20/min"), kept in Dj
 DRF checks its throttles only after authentication, which is too late here (authentication is
 what calls Clerk), so `feeds.middleware.FeedSecurityMiddleware` asks this throttle first and
 records the failures it sees on the way out.
+
+The check reads the shared cache on every feed request, an importer's good pages included, and
+is deliberately not remembered in the process the way verified tokens are
+(`feeds.authentication._VerifiedMemo`): failures are recorded by every worker, so a remembered
+"not blocked" would let an address that other workers just blocked through for that long, with
+a call to Clerk for each new token it tries. One cache read per request is the price of "a
+blocked address gets 429 before anything else, on every worker".
 """
 
 from __future__ import annotations

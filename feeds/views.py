@@ -5,8 +5,12 @@ settings (the security layer fills them in) and renders every error through
 `feeds.errors.exception_handler`. It only translates HTTP into a feed request: which feed,
 which format, which parameters, who asks; `feeds.stream` does the rest.
 
-After a response's last byte (or its failure) it sends `feeds.signals.page_served` and writes
-one line to the `feeds.access` logger, never with a token, hash, email or name.
+When the server closes a response (WSGI's `close()`, called after the body's last byte was
+written, or after the stream failed or the client went away) the view sends
+`feeds.signals.page_served` and writes one line to the `feeds.access` logger, never with a
+token, hash, email or name. Not earlier: a chunked body ends with the server's terminating
+chunk, which the server writes only once the iterator is exhausted, so anything done at the end
+of the iteration (the import-run write, the log line) would hold back the importer's page.
 """
 
 from __future__ import annotations
@@ -74,7 +78,7 @@ class FeedView(APIView):
         else:
             stream = feed_chunks(feed, params=params, fmt=fmt, client=client)
             response = StreamingHttpResponse(
-                _reported(stream, started=started, client=client), content_type=stream.content_type
+                ReportedBody(stream, started=started, client=client), content_type=stream.content_type
             )
         # Customers and orders are personal data: no shared cache may keep a copy.
         response["Cache-Control"] = "no-store"
@@ -116,14 +120,53 @@ def _prefers_ndjson(request: Request) -> bool:
     return request.get_preferred_type([encoding.CONTENT_TYPES[encoding.JSON], NDJSON_MEDIA_TYPE]) == NDJSON_MEDIA_TYPE
 
 
-def _reported(stream: FeedStream, *, started: float, client: str) -> Iterator[bytes]:
-    """`stream`, then the signal and the log line, whether it ended well or not."""
-    outcome = "failed"
-    try:
-        yield from stream
-        outcome = "ok"
-    finally:
-        duration = time.monotonic() - started
+class ReportedBody:
+    """`stream`'s chunks as a response body; reported (signal and log line) when it is closed.
+
+    The outcome is "ok" only when the stream was read to its end; the duration runs from the
+    view's start to the end of the body (its last chunk, or the failure), not to the close.
+    Django registers `close()` with the response, whose own `close()` the server calls once the
+    response is finished; it is reported once, whatever calls it.
+    """
+
+    def __init__(self, stream: FeedStream, *, started: float, client: str):
+        self._stream = stream
+        self._started = started
+        self._client = client
+        self._outcome: str | None = None
+        self._ended: float | None = None
+        self._closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        try:
+            return next(self._stream)
+        except StopIteration:
+            self._end("ok")
+            raise
+        except BaseException:
+            self._end("failed")
+            raise
+
+    def _end(self, outcome: str) -> None:
+        if self._outcome is None:
+            self._outcome = outcome
+            self._ended = time.monotonic()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._stream.close()
+        finally:
+            self._end("failed")  # closed before its end: the client went away, or the server gave up
+            self._report()
+
+    def _report(self) -> None:
+        stream = self._stream
         page_served.send_robust(
             sender=FeedView,
             feed=stream.name,
@@ -132,18 +175,21 @@ def _reported(stream: FeedStream, *, started: float, client: str) -> Iterator[by
             limit=stream.params.limit,
             rows=stream.rows,
             bytes=stream.bytes,
-            duration=duration,
-            outcome=outcome,
-            client=client,
+            duration=self._ended - self._started,
+            outcome=self._outcome,
+            client=self._client,
             params=stream.params.as_dict(),
         )
         _log(
-            feed=stream.name, fmt=stream.fmt, params=stream.params, rows=stream.rows,
-            size=stream.bytes, started=started, outcome=outcome, client=client,
+            feed=stream.name, fmt=stream.fmt, params=stream.params, rows=stream.rows, size=stream.bytes,
+            started=self._started, outcome=self._outcome, client=self._client, ended=self._ended,
         )
 
 
-def _log(*, feed: str, fmt: str, params: FeedParams, rows: int, size: int, started: float, outcome: str, client: str) -> None:
+def _log(
+    *, feed: str, fmt: str, params: FeedParams, rows: int, size: int, started: float, outcome: str, client: str,
+    ended: float | None = None,
+) -> None:
     access_log.info(
         "feed page served",
         extra={
@@ -153,7 +199,7 @@ def _log(*, feed: str, fmt: str, params: FeedParams, rows: int, size: int, start
             "limit": params.limit,
             "rows": rows,
             "bytes": size,
-            "duration_ms": round((time.monotonic() - started) * 1000, 1),
+            "duration_ms": round(((ended or time.monotonic()) - started) * 1000, 1),
             "outcome": outcome,
             "client": client,
         },

@@ -144,12 +144,12 @@ def test_extra_attributes_clerk_cannot_take_are_dropped_not_sent(feed_client):
     # Written behind the model's validators' back, as a bulk import or raw SQL could.
     product = ProductFactory()
     type(product).objects.filter(pk=product.pk).update(
-        attributes={"ok": "yes", "bad-name": 1, "gone": None, "nested": {"a": 1}, "list": [1, None, "x"]}
+        attributes={"ok": "yes", "bad-name": 1, "trailing\n": 2, "gone": None, "nested": {"a": 1}, "list": [1, None, "x"]}
     )
     [obj] = get_json(feed_client, "/feed/products.json")
     assert obj["ok"] == "yes"
     assert obj["list"] == [1, "x"]
-    assert {"bad-name", "gone", "nested"}.isdisjoint(obj)
+    assert {"bad-name", "trailing\n", "gone", "nested"}.isdisjoint(obj)
     assert feed_errors("products", [obj]) == []
 
 

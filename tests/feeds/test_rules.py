@@ -61,6 +61,7 @@ def broken(type_name, **changes):
         ("products", {"brand": None}, "brand is null"),
         ("products", {"color_names": ["Green", None]}, "color_names[1] is null"),
         ("products", {"label-mærke": "x"}, "attribute name 'label-mærke'"),
+        ("products", {"color\n": "x"}, "attribute name 'color\\n'"),  # `$` alone would let it through
         ("products", {"id": "135"}, "'id' must be an integer"),
         ("products", {"id": True}, "'id' must be an integer"),
         ("products", {"price": "99.95"}, "'price' must be a number"),

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from wsgiref.util import setup_testing_defaults
 
 import orjson
 import pytest
-from django.db import connection
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections, connection
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from rest_framework.settings import api_settings
@@ -14,6 +18,7 @@ from rest_framework.views import APIView
 
 from feeds import views
 from feeds.signals import page_served
+from tests.conftest import TEST_TOKEN
 from tests.feeds.conftest import FEED_TYPES, body_of, get_json
 
 pytestmark = pytest.mark.django_db
@@ -104,6 +109,78 @@ def test_page_served_signal_after_the_last_byte(feed_client, shop):
     assert (kw["offset"], kw["limit"], kw["rows"], kw["bytes"]) == (14, 7, 7, len(body))
     assert kw["outcome"] == "ok" and kw["duration"] >= 0 and kw["client"]
     assert kw["params"] == {"limit": 7, "offset": 14, "modified_after": None, "language": None}
+
+
+class _WSGIServer:
+    """Serves one request the way a WSGI server does: iterate the body, then (separately) close it.
+
+    Django's test client closes a streamed response the moment its body is read; a real server
+    writes the body's end (the terminating chunk) between the two, which is what is checked here.
+    """
+
+    def __init__(self, path: str, query: str = ""):
+        self.environ = {
+            "REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": query,
+            "HTTP_X_CLERK_AUTHORIZATION": f"Bearer {TEST_TOKEN}", "wsgi.url_scheme": "https",
+            "SERVER_NAME": "testserver", "SERVER_PORT": "443", "HTTP_HOST": "testserver",
+        }
+        setup_testing_defaults(self.environ)
+
+    def start(self):
+        self.statuses = []
+        with _test_transaction_kept(request_started):
+            return WSGIHandler()(self.environ, lambda status, headers, exc_info=None: self.statuses.append(status))
+
+    @staticmethod
+    def close(body) -> None:
+        with _test_transaction_kept(request_finished):
+            body.close()
+
+
+@contextlib.contextmanager
+def _test_transaction_kept(signal):
+    """As Django's test client does: the request's start and end must not close the connection
+    that holds the test's transaction."""
+    signal.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        signal.connect(close_old_connections)
+
+
+def test_the_page_is_reported_when_the_server_closes_it_not_before_its_end_is_written(shop, caplog):
+    received = []
+    page_served.connect(lambda sender, **kw: received.append(kw), weak=False, dispatch_uid="t-close")
+    server = _WSGIServer("/feed/products.json", "limit=7&offset=14")
+    try:
+        with caplog.at_level(logging.INFO, logger="feeds.access"):
+            body = server.start()
+            content = b"".join(body)
+            # Every byte produced, the iterator exhausted: the server now writes the body's end.
+            assert not received
+            assert not [r for r in caplog.records if r.name == "feeds.access"]
+            server.close(body)
+    finally:
+        page_served.disconnect(dispatch_uid="t-close")
+    assert server.statuses == ["200 OK"]
+    [kw] = received
+    assert (kw["offset"], kw["limit"], kw["rows"], kw["bytes"], kw["outcome"]) == (14, 7, 7, len(content), "ok")
+    [record] = [r for r in caplog.records if r.name == "feeds.access"]
+    assert (record.rows, record.outcome) == (7, "ok")
+
+
+def test_a_page_the_server_abandons_before_its_end_is_reported_failed(shop):
+    received = []
+    page_served.connect(lambda sender, **kw: received.append(kw), weak=False, dispatch_uid="t-abandon")
+    server = _WSGIServer("/feed/products.json", "limit=7&offset=0")
+    try:
+        body = server.start()
+        server.close(body)  # the client went away before the first chunk was written
+        server.close(body)  # a second close reports nothing more
+    finally:
+        page_served.disconnect(dispatch_uid="t-abandon")
+    [kw] = received
+    assert kw["outcome"] == "failed" and kw["bytes"] == 0
 
 
 def test_a_failing_receiver_never_breaks_the_feed(feed_client, shop):

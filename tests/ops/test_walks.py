@@ -7,7 +7,8 @@ from unittest import mock
 
 import orjson
 import pytest
-from django.db import OperationalError
+from django.db import OperationalError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from feeds import walks
@@ -131,6 +132,60 @@ def test_recording_a_page_costs_at_most_two_queries(django_assert_max_num_querie
     serve(offset=0, rows=100)
     with django_assert_max_num_queries(2):
         serve(offset=offset, rows=100)
+
+
+def test_of_two_running_walks_expecting_the_page_only_the_newest_takes_it():
+    # Two walks of one identity under way at once (their first pages raced): the page is counted
+    # once, by the walk that began last.
+    serve(offset=0, rows=100)
+    older = ImportRun.objects.get()
+    ImportRun.objects.filter(pk=older.pk).update(started_at=older.started_at - dt.timedelta(minutes=1))
+    newer = ImportRun.objects.create(
+        feed=older.feed, fmt=older.fmt, client=older.client, limit=older.limit, params=older.params,
+        params_key=older.params_key, started_at=older.started_at, last_page_at=older.last_page_at,
+        pages=1, object_count=100, byte_count=10002, next_offset=100,
+    )
+
+    serve(offset=100, rows=40)
+
+    older.refresh_from_db()
+    newer.refresh_from_db()
+    assert (older.pages, older.outcome) == (1, ImportRun.Outcome.RUNNING)
+    assert (newer.pages, newer.object_count, newer.byte_count, newer.next_offset) == (2, 140, 14004, 140)
+    assert newer.outcome == ImportRun.Outcome.OK and newer.finished_at == newer.last_page_at
+    assert newer.serving_seconds == pytest.approx(0.25)
+
+
+ASYNC_COMMIT = "set_config('synchronous_commit', 'off', true)"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_continuing_page_is_written_without_waiting_for_the_flush_on_postgresql():
+    if connection.vendor != "postgresql":
+        pytest.skip("synchronous_commit is PostgreSQL's")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        [session_setting] = cursor.fetchone()
+    serve(offset=0, rows=100)
+    with CaptureQueriesContext(connection) as queries:
+        serve(offset=100, rows=100)
+
+    [update] = queries.captured_queries  # still one statement: no BEGIN, SET or COMMIT around it
+    assert update["sql"].startswith("UPDATE") and ASYNC_COMMIT in update["sql"]
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone() == (session_setting,)  # only that statement's transaction
+    run = ImportRun.objects.get()
+    assert (run.pages, run.object_count, run.next_offset) == (2, 200, 200)
+
+
+def test_inside_a_callers_transaction_the_write_keeps_the_callers_durability():
+    serve(offset=0, rows=100)
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        serve(offset=100, rows=100)
+
+    assert not any(ASYNC_COMMIT in query["sql"] for query in queries.captured_queries)
+    assert ImportRun.objects.get().pages == 2
 
 
 def test_a_database_failure_while_recording_never_reaches_the_feed(caplog):
