@@ -36,15 +36,18 @@ def _clerk_settings(settings, _fake_clerk_server):
 @pytest.fixture(autouse=True)
 def _clean_cache():
     """Token verifications and pagination cursors must not leak from one test to the next."""
+    from feeds.authentication import forget_verified_tokens  # this process's 5-second memory
     from feeds.pagination import forget_unsaved_cursors  # the cursors a failed cache write left in memory
 
-    for cache in caches.all():
-        cache.clear()
-    forget_unsaved_cursors()
+    def forget() -> None:
+        for cache in caches.all():
+            cache.clear()
+        forget_unsaved_cursors()
+        forget_verified_tokens()
+
+    forget()
     yield
-    for cache in caches.all():
-        cache.clear()
-    forget_unsaved_cursors()
+    forget()
 
 
 @pytest.fixture
