@@ -119,14 +119,18 @@ def test_the_feeds_whole_selections_qualify_exactly_for_the_catalogue(name):
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------------
-@on_postgresql
-def test_an_empty_table_is_past_the_end_and_extreme_keys_are_found():
-    assert key_at_position(Product, 0) == RankSeek(available=True, key=None)
-    assert key_at_position(Product, 0).past_end
+def assert_extreme_keys_are_found_after_insert():
     Product.objects.bulk_create([product(2**63 - 1), product(-(2**63))])  # the extreme bigints
     assert key_at_position(Product, 0).key == -(2**63)
     assert key_at_position(Product, 1).key == 2**63 - 1
     assert key_at_position(Product, 2**70).past_end
+
+
+@on_postgresql
+def test_an_empty_table_is_past_the_end_and_extreme_keys_are_found():
+    assert key_at_position(Product, 0) == RankSeek(available=True, key=None)
+    assert key_at_position(Product, 0).past_end
+    assert_extreme_keys_are_found_after_insert()
 
 
 @on_postgresql
@@ -226,10 +230,7 @@ def test_truncate_resets_the_counts():
     assert counted(Product) == {}
     assert counted(Page) == {0: 1}
     assert key_at_position(Product, 0).past_end
-    Product.objects.bulk_create([product(2**63 - 1), product(-(2**63))])  # the extreme bigints
-    assert key_at_position(Product, 0).key == -(2**63)
-    assert key_at_position(Product, 1).key == 2**63 - 1
-    assert key_at_position(Product, 2**70).past_end
+    assert_extreme_keys_are_found_after_insert()
 
 
 @on_postgresql
