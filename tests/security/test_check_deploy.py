@@ -19,6 +19,7 @@ PRODUCTION = {
     "CLERK_PUBLIC_KEY": "public-key-from-my-clerk-io",
     "CLERK_PRIVATE_KEY": "private-key-from-my-clerk-io",
     "TRUST_X_FORWARDED_PROTO": "1",
+    "DJANGO_NUM_PROXIES": "1",
     "CLERK_WEB_WORKERS": "4",
 }
 
