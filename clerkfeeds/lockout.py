@@ -1,9 +1,7 @@
-"""The admin's login lock-out (django-axes, configured in settings): what it shows and logs.
+"""The admin's login lock-out page (django-axes, configured in settings).
 
 A locked-out login gets `lockout_response`: 429, plain text in the visitor's language, with
-`Retry-After` set to the cool-off; never a traceback, never the username typed. Axes' own log
-lines name the client through `client_str`: the address and path only, because a username can
-be an email or a name, which logs never hold.
+`Retry-After` set to the cool-off; never a traceback, never the username typed.
 """
 
 from __future__ import annotations
@@ -30,8 +28,3 @@ def lockout_response(request: HttpRequest, original_response=None, credentials=N
     response["Retry-After"] = str(seconds)
     response["Cache-Control"] = "no-store"
     return response
-
-
-def client_str(username, ip_address, user_agent, path_info, request) -> str:
-    """`AXES_CLIENT_STR_CALLABLE`: how axes' log lines name a client (no username: see above)."""
-    return f"{{ip_address: {ip_address!r}, path_info: {path_info!r}}}"

@@ -184,12 +184,12 @@ AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("DJANGO_ADMIN_LOCKOUT_MINUTES",
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_CLIENT_IP_CALLABLE = "clerkfeeds.proxies.client_ip"
 AXES_LOCKOUT_CALLABLE = "clerkfeeds.lockout.lockout_response"
-AXES_CLIENT_STR_CALLABLE = "clerkfeeds.lockout.client_str"
 # Successful logins are not recorded (data minimisation); failures are, with the password masked.
 AXES_DISABLE_ACCESS_LOG = True
 AXES_RESET_ON_SUCCESS = True
+# Masked in axes' log lines and stored form data: a username may be an email or a name.
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
-AXES_VERBOSE = False  # no start-up banner on every command's stderr
+AXES_VERBOSE = False  # verbose logs would name the username; also no banner on every command
 
 # --- DRF -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
