@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import math
 
-from django.conf import settings
+from axes.helpers import get_cool_off
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import ngettext
 
 
 def lockout_response(request: HttpRequest, original_response=None, credentials=None) -> HttpResponse:
     """`AXES_LOCKOUT_CALLABLE`: the page a locked-out login gets."""
-    seconds = max(int(settings.AXES_COOLOFF_TIME.total_seconds()), 1)
+    seconds = max(int(get_cool_off(request).total_seconds()), 1)
     minutes = math.ceil(seconds / 60)
     message = ngettext(
         "Too many failed logins: logging in to this account, or from this address, is blocked for "

@@ -5,11 +5,11 @@ as constants with stable ids, a hint that says the fix. A leak is an Error, beca
 `manage.py check --deploy` fails only on Errors.
 
 Checks of the deployment environment (keys, DEBUG, HTTPS, the shared cache, where Clerk's API
-is, the allowed hosts, the proxies) are `deploy=True`, like Django's own security checks: they run with `check --deploy`, so a
-developer's `migrate` on a laptop is not refused. Checks of settings that are wrong anywhere
-(the feeds' authentication wiring, a malformed Basic credential, …) run on every command.
-CLERK_DATA_PURPOSE is checked by the GDPR app (gdpr.E001), where the purposes are defined.
-Where CLERK_API_URL points is decided by `clerkfeeds.addresses` (any spelling, DNS bounded).
+is, the allowed hosts, the proxies) are `deploy=True`, like Django's own security checks: they
+run with `check --deploy`, so a developer's `migrate` on a laptop is not refused. Checks of
+settings that are wrong anywhere (the feeds' authentication wiring, a malformed Basic
+credential, …) run on every command. CLERK_DATA_PURPOSE is checked by the GDPR app (gdpr.E001),
+where the purposes are defined. Where CLERK_API_URL points: `clerkfeeds.addresses`.
 """
 
 from __future__ import annotations
@@ -106,6 +106,23 @@ E012 = Error(
     hint="Leave CLERK_API_URL unset (https://api.clerk.io/v2) in production.",
     id="clerkfeeds.E012",
 )
+E013 = Error(
+    "CLERK_FEED_MAX_LIMIT is below 1: no page could be served.",
+    hint="Leave CLERK_FEED_MAX_LIMIT unset (10000) or set a positive integer.",
+    id="clerkfeeds.E013",
+)
+E014 = Error(
+    "SECURE_SSL_REDIRECT is on and /feed/ is not in SECURE_REDIRECT_EXEMPT: plain-HTTP feed "
+    "requests would be redirected, inviting clients to send their token in clear again.",
+    hint="Keep r'^feed/' in SECURE_REDIRECT_EXEMPT; the feed middleware answers plain HTTP with 403.",
+    id="clerkfeeds.E014",
+)
+E015 = Error(
+    "REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']['feed_auth_failures'] is missing or not a rate: "
+    "failed attempts are not limited and Clerk's API can be hammered through the feeds.",
+    hint="Set it to a rate such as '20/min' (CLERK_AUTH_FAILURE_RATE).",
+    id="clerkfeeds.E015",
+)
 E016 = Error(
     "CLERK_API_URL's host name does not resolve (or not within a few seconds): it cannot be "
     "shown not to be a loopback or private address, so it is refused (fail closed).",
@@ -124,23 +141,6 @@ E018 = Error(
     hint="Set DJANGO_NUM_PROXIES to the number of proxies in front that append to X-Forwarded-For "
     "(0 for none), or leave it unset.",
     id="clerkfeeds.E018",
-)
-E013 = Error(
-    "CLERK_FEED_MAX_LIMIT is below 1: no page could be served.",
-    hint="Leave CLERK_FEED_MAX_LIMIT unset (10000) or set a positive integer.",
-    id="clerkfeeds.E013",
-)
-E014 = Error(
-    "SECURE_SSL_REDIRECT is on and /feed/ is not in SECURE_REDIRECT_EXEMPT: plain-HTTP feed "
-    "requests would be redirected, inviting clients to send their token in clear again.",
-    hint="Keep r'^feed/' in SECURE_REDIRECT_EXEMPT; the feed middleware answers plain HTTP with 403.",
-    id="clerkfeeds.E014",
-)
-E015 = Error(
-    "REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']['feed_auth_failures'] is missing or not a rate: "
-    "failed attempts are not limited and Clerk's API can be hammered through the feeds.",
-    hint="Set it to a rate such as '20/min' (CLERK_AUTH_FAILURE_RATE).",
-    id="clerkfeeds.E015",
 )
 W001 = Warning(
     f"CLERK_TOKEN_CACHE_SECONDS is above {TOKEN_CACHE_LONGEST_SECONDS}: a token Clerk revoked "
