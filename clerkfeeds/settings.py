@@ -6,6 +6,7 @@ off. A configuration that would leak data is refused by the system checks (`cler
 so `manage.py check --deploy` fails loudly on it.
 """
 
+import datetime as dt
 from pathlib import Path
 
 import environ
@@ -28,6 +29,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "rest_framework",
     "shop",
     "gdpr",
@@ -48,6 +50,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out admin login into its lock-out page.
+    "axes.middleware.AxesMiddleware",
+]
+
+# django-axes first: a locked-out account or address is refused before its password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "clerkfeeds.urls"
@@ -126,6 +136,9 @@ STORAGES = {
 TRUST_X_FORWARDED_PROTO = env.bool("TRUST_X_FORWARDED_PROTO", default=False)
 if TRUST_X_FORWARDED_PROTO:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# How many proxies in front append to X-Forwarded-For: the client is that many entries from the
+# right (clerkfeeds/proxies.py). Unset: 1 when TRUST_X_FORWARDED_PROTO is on (clerkfeeds.W004), else 0.
+NUM_PROXIES = env.int("DJANGO_NUM_PROXIES", default=None)
 # Feeds refuse plain HTTP themselves (403, never a redirect: a redirect has already leaked the
 # token), so the site-wide redirect only covers the admin.
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
@@ -161,6 +174,22 @@ CLERK_WEB_WORKERS = env.int("CLERK_WEB_WORKERS", default=1)
 
 # --- GDPR ------------------------------------------------------------------------------------
 GDPR_RECENT_DAYS = env.int("GDPR_RECENT_DAYS", default=730)
+
+# --- Admin login lock-out (django-axes) ---------------------------------------------------------
+# After AXES_FAILURE_LIMIT failed logins, the account and the address (each on its own) are
+# refused for the cool-off, the right password included. The address is the one the feeds' failure
+# limit uses, behind the same NUM_PROXIES (clerkfeeds/proxies.py).
+AXES_FAILURE_LIMIT = env.int("DJANGO_ADMIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("DJANGO_ADMIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "clerkfeeds.proxies.client_ip"
+AXES_LOCKOUT_CALLABLE = "clerkfeeds.lockout.lockout_response"
+# Successful logins are not recorded (data minimisation); failures are, with the password masked.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_RESET_ON_SUCCESS = True
+# Masked in axes' log lines and stored form data: a username may be an email or a name.
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
+AXES_VERBOSE = False  # verbose logs would name the username; also no banner on every command
 
 # --- DRF -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("feeds.urls")),
 ]
 
-# Under /feed/ even Django's own 404 and 500 answer with the feed contract's JSON error.
+# Under /feed/ even Django's own 400, 404 and 500 answer with the feed contract's JSON error.
+handler400 = "feeds.views.bad_request"
 handler404 = "feeds.views.page_not_found"
 handler500 = "feeds.views.server_error"

@@ -5,22 +5,24 @@ as constants with stable ids, a hint that says the fix. A leak is an Error, beca
 `manage.py check --deploy` fails only on Errors.
 
 Checks of the deployment environment (keys, DEBUG, HTTPS, the shared cache, where Clerk's API
-is) are `deploy=True`, like Django's own security checks: they run with `check --deploy`, so a
-developer's `migrate` on a laptop is not refused. Checks of settings that are wrong anywhere
-(the feeds' authentication wiring, a malformed Basic credential, …) run on every command.
-CLERK_DATA_PURPOSE is checked by the GDPR app (gdpr.E001), where the purposes are defined.
+is, the allowed hosts, the proxies) are `deploy=True`, like Django's own security checks: they
+run with `check --deploy`, so a developer's `migrate` on a laptop is not refused. Checks of
+settings that are wrong anywhere (the feeds' authentication wiring, a malformed Basic
+credential, …) run on every command. CLERK_DATA_PURPOSE is checked by the GDPR app (gdpr.E001),
+where the purposes are defined. Where CLERK_API_URL points: `clerkfeeds.addresses`.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
+from django.http.request import split_domain_port, validate_host
 from rest_framework.settings import api_settings
 
+from clerkfeeds.addresses import HostKind, classify_host
 from feeds.authentication import ClerkTokenAuthentication, FeedHashAuthentication, IsClerkImporter
 from feeds.throttling import AuthFailureThrottle
 
@@ -28,6 +30,12 @@ FEED_MIDDLEWARE = "feeds.middleware.FeedSecurityMiddleware"
 PER_PROCESS_CACHE = "django.core.cache.backends.locmem.LocMemCache"
 DUMMY_CACHE = "django.core.cache.backends.dummy.DummyCache"
 TOKEN_CACHE_LONGEST_SECONDS = 3600
+# Clerk's own API host: trusted by name, without a DNS lookup (a build without DNS passes).
+CLERK_API_HOSTS = frozenset({"api.clerk.io"})
+# Reserved names (RFC 2606) under two top-level domains: an ALLOWED_HOSTS pattern that admits
+# both, in some spelling a client may send, admits any Host. "name.." is such a spelling: Django
+# strips one trailing dot, and the pattern "." matches the other.
+FOREIGN_HOSTS = ("clerkfeeds-probe.invalid", "clerkfeeds-probe.example")
 CLERK_TIMEOUT_BUDGET_SECONDS = 10.0
 
 E001 = Error(
@@ -115,6 +123,25 @@ E015 = Error(
     hint="Set it to a rate such as '20/min' (CLERK_AUTH_FAILURE_RATE).",
     id="clerkfeeds.E015",
 )
+E016 = Error(
+    "CLERK_API_URL's host name does not resolve (or not within a few seconds): it cannot be "
+    "shown not to be a loopback or private address, so it is refused (fail closed).",
+    hint="Leave CLERK_API_URL unset (https://api.clerk.io/v2, accepted without a lookup), or run "
+    "check --deploy where DNS answers.",
+    id="clerkfeeds.E016",
+)
+E017 = Error(
+    "ALLOWED_HOSTS admits any host ('*', or a pattern such as '.'): links and redirects could be "
+    "built from a Host header the client chose.",
+    hint="Set DJANGO_ALLOWED_HOSTS to the names the service answers under, e.g. feeds.shop.example.",
+    id="clerkfeeds.E017",
+)
+E018 = Error(
+    "NUM_PROXIES is negative.",
+    hint="Set DJANGO_NUM_PROXIES to the number of proxies in front that append to X-Forwarded-For "
+    "(0 for none), or leave it unset.",
+    id="clerkfeeds.E018",
+)
 W001 = Warning(
     f"CLERK_TOKEN_CACHE_SECONDS is above {TOKEN_CACHE_LONGEST_SECONDS}: a token Clerk revoked "
     "keeps working that long.",
@@ -131,6 +158,13 @@ W003 = Warning(
     "a slow Clerk holds a worker that long per unverified request.",
     hint="Keep them short (defaults 2 s and 5 s).",
     id="clerkfeeds.W003",
+)
+W004 = Warning(
+    "TRUST_X_FORWARDED_PROTO is on but NUM_PROXIES is unset: the client is assumed to be one proxy "
+    "away. With more proxies in front, every client behind them shares one failure limit; "
+    "with none, a client can claim any address.",
+    hint="Set DJANGO_NUM_PROXIES to the number of proxies in front that append to X-Forwarded-For.",
+    id="clerkfeeds.W004",
 )
 
 
@@ -177,6 +211,12 @@ def check_ssl_redirect_exempts_feeds(app_configs, **kwargs):
         return []
     exempt = any(re.search(pattern, "feed/products.json") for pattern in settings.SECURE_REDIRECT_EXEMPT)
     return [] if exempt else [E014]
+
+
+@register(Tags.security)
+def check_num_proxies(app_configs, **kwargs):
+    count = settings.NUM_PROXIES
+    return [E018] if count is not None and count < 0 else []
 
 
 @register(Tags.compatibility)
@@ -241,25 +281,45 @@ def check_shared_cache(app_configs, **kwargs):
 def check_clerk_api_https(app_configs, **kwargs):
     if settings.DEBUG:
         return []
-    return [] if urlsplit(settings.CLERK_API_URL).scheme == "https" else [E011]
+    return [] if _clerk_api_url_parts()[0] == "https" else [E011]
 
 
 @register(Tags.security, deploy=True)
 def check_clerk_api_public(app_configs, **kwargs):
+    """E012 for a local address in any spelling, E016 for a name that does not resolve."""
     if settings.DEBUG:
         return []
-    return [E012] if _is_local_host(urlsplit(settings.CLERK_API_URL).hostname) else []
+    host = _clerk_api_url_parts()[1]
+    if host in CLERK_API_HOSTS:
+        return []
+    kind = classify_host(host)
+    if kind is HostKind.LOCAL:
+        return [E012]
+    return [E016] if kind is HostKind.UNRESOLVED else []
 
 
-def _is_local_host(host: str | None) -> bool:
-    """Loopback, private, link-local or unspecified, by name or literal address (no DNS)."""
-    if not host:
-        return True
-    host = host.lower().rstrip(".")
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
+@register(Tags.security, deploy=True)
+def check_allowed_hosts(app_configs, **kwargs):
+    return [E017] if any(_admits_any_host(pattern) for pattern in settings.ALLOWED_HOSTS) else []
+
+
+@register(Tags.security, deploy=True)
+def check_proxy_count_set(app_configs, **kwargs):
+    return [W004] if settings.TRUST_X_FORWARDED_PROTO and settings.NUM_PROXIES is None else []
+
+
+def _admits_any_host(pattern: str) -> bool:
+    """Django's own host validation (`get_host`) lets every foreign name through in some spelling."""
+    return all(
+        any(validate_host(split_domain_port(spelling)[0], [pattern]) for spelling in (name, f"{name}.."))
+        for name in FOREIGN_HOSTS
+    )
+
+
+def _clerk_api_url_parts() -> tuple[str, str | None]:
+    """The scheme and host of CLERK_API_URL; ("", None) when it does not even parse."""
     try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return address.is_loopback or address.is_private or address.is_link_local or address.is_unspecified
+        parts = urlsplit(settings.CLERK_API_URL)
+        return parts.scheme, parts.hostname
+    except ValueError:  # e.g. "https://[::1": fails closed as not-https and not-public
+        return "", None

@@ -32,6 +32,12 @@ class BadParameter(FeedError):
     code = "bad_parameter"
 
 
+class BadHost(FeedError):
+    status = 400
+    code = "bad_host"
+    detail = "This service does not answer for that Host header."
+
+
 class NotAuthenticated(FeedError):
     status = 401
     code = "not_authenticated"

@@ -1,6 +1,9 @@
 """Transport security and failure limits for everything under /feed/.
 
 In order, for each feed request:
+0. A Host header outside ALLOWED_HOSTS gets 400 `bad_host` in JSON, checked here once, before
+   anything else asks for the host (Django's CommonMiddleware would answer with its HTML page
+   and log a traceback). One log line, without the header: it is whatever the client sent.
 1. Plain HTTP is refused with 403 and a JSON error, never redirected: by the time a redirect is
    sent, the client has already put its token on the wire in clear. HTTPS is recognised behind a
    TLS proxy only when `TRUST_X_FORWARDED_PROTO` sets Django's `SECURE_PROXY_SSL_HEADER`.
@@ -16,11 +19,16 @@ In order, for each feed request:
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
 
-from feeds.errors import HTTPSRequired, TooManyRequests, error_response
+from feeds.errors import BadHost, HTTPSRequired, TooManyRequests, error_response
 from feeds.throttling import FAILURE_STATUSES, AuthFailureThrottle
+
+logger = logging.getLogger(__name__)
 
 FEED_PREFIX = "/feed/"
 
@@ -42,6 +50,11 @@ class FeedSecurityMiddleware:
         if not is_feed_path(request.path_info):
             return self.get_response(request)
         request.clerk_client_id = None
+        try:
+            request.get_host()
+        except DisallowedHost:
+            logger.warning("feed request refused: Host not allowed", extra={"path": request.path_info[:200]})
+            return error_response(BadHost())
         if not request.is_secure():
             return error_response(HTTPSRequired())
         throttle = AuthFailureThrottle()

@@ -7,7 +7,8 @@ while, *before* anything else is checked: no Basic check, no cache lookup, no ca
 Only failures count. An importer walking 1,000 pages with a good token never comes near the
 limit; a client guessing tokens or Basic passwords hits it after a handful of tries. The rate is
 DRF's `DEFAULT_THROTTLE_RATES["feed_auth_failures"]` (e.g. "20/min"), kept in Django's cache
-(Redis when several workers serve feeds, so the limit holds across them).
+(Redis when several workers serve feeds, so the limit holds across them). The address is the
+real client's behind the trusted proxies (`clerkfeeds.proxies.client_address`, `NUM_PROXIES`).
 
 DRF checks its throttles only after authentication, which is too late here (authentication is
 what calls Clerk), so `feeds.middleware.FeedSecurityMiddleware` asks this throttle first and
@@ -26,30 +27,17 @@ from __future__ import annotations
 import logging
 import math
 
-from django.conf import settings
-from django.http import HttpRequest
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
+
+from clerkfeeds.proxies import client_address
+
+__all__ = ["FAILURE_STATUSES", "AuthFailureThrottle", "client_address"]
 
 logger = logging.getLogger(__name__)
 
 # The statuses that count as a failure of the client's credentials or of the check itself.
 FAILURE_STATUSES = frozenset({401, 503})
-
-
-def client_address(request: HttpRequest) -> str:
-    """The address of the client, as far as we can trust it.
-
-    Behind a TLS proxy we trust (`TRUST_X_FORWARDED_PROTO`), the proxy appends the address it saw
-    to `X-Forwarded-For`, so the *last* entry is the one a client cannot forge; earlier entries
-    are whatever the client sent. Without a trusted proxy only the socket's address counts.
-    """
-    if settings.TRUST_X_FORWARDED_PROTO:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        last = forwarded.rsplit(",", 1)[-1].strip()
-        if last:
-            return last[:64]
-    return str(request.META.get("REMOTE_ADDR") or "unknown")[:64]
 
 
 class AuthFailureThrottle(SimpleRateThrottle):

@@ -1,4 +1,4 @@
-"""The one generic feed view, and JSON 404/500 pages for everything under /feed/.
+"""The one generic feed view, and JSON 400/404/500 pages for everything under /feed/.
 
 `FeedView` keeps DRF's default authentication, permission and throttle classes from
 settings (the security layer fills them in) and renders every error through
@@ -25,6 +25,7 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from clerkfeeds.proxies import client_address
 from feeds import encoding
 from feeds.errors import BadParameter, FeedError, FeedNotFound, error_response
 from feeds.middleware import FEED_PREFIX
@@ -32,7 +33,6 @@ from feeds.params import FeedParams, parse_params
 from feeds.registry import FEEDS, SINGLE_FEED, feed_class
 from feeds.signals import page_served
 from feeds.stream import FeedStream, feed_chunks
-from feeds.throttling import client_address
 
 access_log = logging.getLogger("feeds.access")
 
@@ -211,6 +211,13 @@ class _ServerError(FeedError):
     status = 500
     code = "server_error"
     detail = "The feed could not be served; try again later."
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """`handler400` (Django's SuspiciousOperation, e.g. too many query fields): JSON under /feed/."""
+    if request.path.startswith(FEED_PREFIX):
+        return error_response(FeedError())
+    return defaults.bad_request(request, exception)
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:

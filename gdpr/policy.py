@@ -49,6 +49,7 @@ from shop.models import Customer, Order
 PERSONALISATION = "personalisation"
 MARKETING = "marketing"
 DATA_PURPOSES = (PERSONALISATION, MARKETING)
+EARLIEST = dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,10 @@ class PolicyContext:
 
     @property
     def window_start(self) -> dt.datetime:
-        return self.now - dt.timedelta(days=self.recent_days)
+        try:
+            return self.now - dt.timedelta(days=self.recent_days)
+        except OverflowError:  # a window reaching before year 1 (gdpr.E003 refuses it at deploy)
+            return EARLIEST
 
     @classmethod
     def current(cls, *, now: dt.datetime | None = None, purpose: str | None = None) -> PolicyContext:

@@ -91,3 +91,15 @@ def test_withdrawal_between_two_pages_removes_the_customer_from_the_next_page(db
     ConsentRecordFactory(customer=customers[4], granted=False)
     second = orjson.loads(b"".join(feed_chunks("customers", params=FeedParams(limit=3, offset=3), client="c")))
     assert ids(second) == [customers[3].id, customers[5].id]
+
+
+@pytest.mark.parametrize("days", [999_999_999, 10**12], ids=["past-year-1", "past-timedelta"])
+def test_a_window_too_large_for_a_date_serves_everything_it_admits(feed_client, settings, days):
+    # gdpr.E003 refuses such a window at deploy; if the check was ignored, no feed may 500.
+    settings.GDPR_RECENT_DAYS = days
+    old = CustomerFactory(registered_at=timezone.now() - dt.timedelta(days=3000))
+    order = OrderFactory(customer=old, placed_at=timezone.now() - dt.timedelta(days=2900))
+    for path in ("/feed/customers.json", "/feed/orders.json", "/feed/all.json", "/feed/customers.ndjson"):
+        assert feed_client.get(path).status_code == 200, path
+    customers, orders, _ = everywhere(feed_client)
+    assert old.id in customers and order.id in orders

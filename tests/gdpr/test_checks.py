@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gdpr.checks import check_data_purpose, check_recent_days
+from django.core import checks as django_checks
+
+from gdpr.checks import check_data_purpose, check_recent_days, check_recent_days_bounded
 
 
 def test_known_purposes_pass(settings):
@@ -29,3 +31,31 @@ def test_recent_days_must_be_a_positive_integer(settings, days):
 def test_default_window_passes(settings):
     settings.GDPR_RECENT_DAYS = 730
     assert check_recent_days() == []
+
+
+@pytest.mark.parametrize("days", [1, 365, 730])
+def test_up_to_two_years_is_quiet_at_deploy(settings, days):
+    settings.GDPR_RECENT_DAYS = days
+    assert check_recent_days_bounded() == []
+
+
+@pytest.mark.parametrize("days", [731, 1095, 3650])
+def test_more_than_two_years_warns_naming_the_setting(settings, days):
+    settings.GDPR_RECENT_DAYS = days
+    [warning] = check_recent_days_bounded()
+    assert warning.id == "gdpr.W001" and not warning.is_serious()
+    assert "GDPR_RECENT_DAYS" in warning.msg and "730" in warning.hint
+
+
+@pytest.mark.parametrize("days", [3651, 36500, 999_999_999, 10**12])
+def test_more_than_ten_years_is_an_error(settings, days):
+    settings.GDPR_RECENT_DAYS = days
+    [error] = check_recent_days_bounded()
+    assert error.id == "gdpr.E003" and error.is_serious()
+    assert "GDPR_RECENT_DAYS" in error.msg
+
+
+def test_the_bounds_are_deploy_checks(settings):
+    settings.GDPR_RECENT_DAYS = 5000
+    assert "gdpr.E003" not in [m.id for m in django_checks.run_checks()]
+    assert "gdpr.E003" in [m.id for m in django_checks.run_checks(include_deployment_checks=True)]

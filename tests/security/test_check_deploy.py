@@ -19,6 +19,7 @@ PRODUCTION = {
     "CLERK_PUBLIC_KEY": "public-key-from-my-clerk-io",
     "CLERK_PRIVATE_KEY": "private-key-from-my-clerk-io",
     "TRUST_X_FORWARDED_PROTO": "1",
+    "DJANGO_NUM_PROXIES": "1",
     "CLERK_WEB_WORKERS": "4",
 }
 
@@ -53,11 +54,26 @@ def test_check_deploy_fails_on_a_leak_prone_environment():
         "CACHE_URL": "locmemcache://",
         "DJANGO_SECURE_HSTS_SECONDS": "0",
         "CLERK_FEED_BASIC_AUTH": "clerk:",
+        "DJANGO_ALLOWED_HOSTS": "feeds.shop.example,*",
+        "GDPR_RECENT_DAYS": "5000",
     }
     result = check_deploy(leaky)
     assert result.returncode == 1
-    for expected in ("E001", "E002", "E003", "E006", "E008", "E010", "E011", "E012"):
+    for expected in ("E001", "E002", "E003", "E006", "E008", "E010", "E011", "E012", "E017"):
         assert f"clerkfeeds.{expected}" in result.stderr
+    assert "gdpr.E003" in result.stderr
+
+
+def test_check_deploy_refuses_a_loopback_clerk_in_a_short_spelling():
+    result = check_deploy({**PRODUCTION, "CLERK_API_URL": "https://127.1/v2"})
+    assert result.returncode == 1
+    assert "clerkfeeds.E012" in result.stderr
+
+
+def test_check_deploy_warns_when_the_proxy_count_is_unset_behind_a_tls_proxy():
+    result = check_deploy({k: v for k, v in PRODUCTION.items() if k != "DJANGO_NUM_PROXIES"})
+    assert result.returncode == 0
+    assert "clerkfeeds.W004" in result.stderr
 
 
 def test_check_deploy_fails_with_debug_on():

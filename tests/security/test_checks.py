@@ -17,6 +17,9 @@ SAFE_PRODUCTION = {
     "CACHES": {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:6379/9"}},
     "CLERK_WEB_WORKERS": 4,
     "CLERK_FEED_BASIC_AUTH": "",
+    "ALLOWED_HOSTS": ["feeds.shop.example"],
+    "TRUST_X_FORWARDED_PROTO": True,
+    "NUM_PROXIES": 1,
 }
 
 
@@ -63,6 +66,11 @@ CASES = [
     (checks.check_clerk_api_public, {"CLERK_API_URL": "https://10.1.2.3/v2"}, "clerkfeeds.E012"),
     (checks.check_clerk_api_public, {"CLERK_API_URL": "https://[::1]:8765"}, "clerkfeeds.E012"),
     (checks.check_feed_max_limit, {"CLERK_FEED_MAX_LIMIT": 0}, "clerkfeeds.E013"),
+    (checks.check_allowed_hosts, {"ALLOWED_HOSTS": ["*"]}, "clerkfeeds.E017"),
+    (checks.check_allowed_hosts, {"ALLOWED_HOSTS": ["feeds.shop.example", "*"]}, "clerkfeeds.E017"),
+    (checks.check_allowed_hosts, {"ALLOWED_HOSTS": ["."]}, "clerkfeeds.E017"),
+    (checks.check_num_proxies, {"NUM_PROXIES": -1}, "clerkfeeds.E018"),
+    (checks.check_proxy_count_set, {"NUM_PROXIES": None}, "clerkfeeds.W004"),
     (checks.check_ssl_redirect_exempts_feeds, {"SECURE_SSL_REDIRECT": True, "SECURE_REDIRECT_EXEMPT": []}, "clerkfeeds.E014"),
     (checks.check_token_cache_seconds, {"CLERK_TOKEN_CACHE_SECONDS": 86400}, "clerkfeeds.W001"),
     (checks.check_token_cache_seconds, {"CLERK_TOKEN_CACHE_SECONDS": 0}, "clerkfeeds.W002"),
@@ -96,6 +104,29 @@ def test_a_single_worker_may_use_the_per_process_cache(production):
     production.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     production.CLERK_WEB_WORKERS = 1
     assert checks.check_shared_cache(None) == []
+
+
+@pytest.mark.parametrize(
+    "hosts",
+    [["feeds.shop.example"], [".shop.example"], ["localhost", "127.0.0.1", "[::1]"], [".com"], []],
+    ids=["one-name", "subdomains", "loopback", "a-whole-tld", "none"],
+)
+def test_allowed_hosts_that_name_the_service_pass(production, hosts):
+    production.ALLOWED_HOSTS = hosts
+    assert checks.check_allowed_hosts(None) == []
+
+
+def test_a_wildcard_host_is_refused_by_check_deploy_only(production):
+    production.ALLOWED_HOSTS = ["*"]
+    assert "clerkfeeds.E017" not in ids(django_checks.run_checks())
+    assert "clerkfeeds.E017" in ids(django_checks.run_checks(include_deployment_checks=True))
+
+
+@pytest.mark.parametrize(("trust", "count"), [(False, None), (True, 0), (True, 2), (False, 1)])
+def test_the_proxy_count_may_be_unset_only_without_a_trusted_proxy(production, trust, count):
+    production.TRUST_X_FORWARDED_PROTO = trust
+    production.NUM_PROXIES = count
+    assert checks.check_proxy_count_set(None) == []
 
 
 def test_missing_feed_middleware_is_e005(settings):

@@ -98,3 +98,16 @@ def test_behind_a_trusted_proxy_the_address_it_appended_counts(https_client, fak
     assert blocked.status_code == 429
     other = https_client.get(FEED, headers={**bearer(), "X-Forwarded-For": "203.0.113.10"})
     assert other.status_code == 200
+
+
+def test_behind_two_proxies_spoofed_entries_share_the_real_clients_limit(https_client, fake_clerk, settings):
+    settings.TRUST_X_FORWARDED_PROTO = True
+    settings.NUM_PROXIES = 2
+    for i in range(LIMIT):
+        # The attacker varies what it sends; the outer proxy appends what it saw, the inner one the outer.
+        forged = f"192.0.2.{i}, 203.0.113.9, 10.0.0.2"
+        https_client.get(FEED, headers={**bearer(f"g{i}"), "X-Forwarded-For": forged})
+    blocked = https_client.get(FEED, headers={**bearer(), "X-Forwarded-For": "198.51.100.1, 203.0.113.9, 10.0.0.2"})
+    assert blocked.status_code == 429
+    other = https_client.get(FEED, headers={**bearer(), "X-Forwarded-For": "203.0.113.10, 10.0.0.2"})
+    assert other.status_code == 200
