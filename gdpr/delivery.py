@@ -7,13 +7,10 @@ One call to `deliver_pending()` works until no row is due. Each round:
    disjoint rows; drop rows whose object is back in the feeds (`superseded`); lease the rest
    (`next_attempt_at = now + LEASE`, `attempts + 1`) and log an `in_flight` attempt per row.
 2. **send** one Clerk call, outside any transaction.
-3. **acknowledge** (short transaction): on Clerk's "ok" the rows become `delivered` (and a
-   forget's email is blanked); on `ClerkUnreachable` (Clerk down, or a reply that is not
-   Clerk's answer) they wait an exponential backoff, however long it lasts; on `ClerkRefused`
-   of several ids the part is split in halves, each sent anew (lease renewed, attempts logged)
-   until the refused id stands alone, while the others are delivered; a lone refused row (or
-   any refused row on 401/403: our keys, not an id) counts a refusal and backs off, and
-   after `MAX_REFUSALS` it is `failed` with Clerk's reason (the admin can retry).
+3. **acknowledge** (short transaction): "ok" makes the rows `delivered` (a forget's email is
+   blanked); `ClerkUnreachable` (Clerk down or broken) backs off, for ever; `ClerkRefused` of
+   several ids splits them in halves, each sent anew, until the refused id stands alone; a lone
+   refused row (or a 401/403: our keys) counts a refusal and after `MAX_REFUSALS` is `failed`.
 
 A worker killed between send and acknowledgement leaves its rows pending with their lease: once
 it expires another run sends them again. Deleting or forgetting twice is harmless at Clerk, so
@@ -27,7 +24,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.db import connection, transaction
 from django.db.models import F
@@ -140,10 +137,9 @@ def _deliver(client: ClerkClient, claim: Claim, *, clock: Clock, report: Deliver
             _send(client, part)
         except ClerkUnreachable as exc:
             # Clerk is down: this part and those not yet sent wait, and no refusal counts.
-            wait = _retry(part, now=clock(), outcome=Outcome.UNREACHABLE, exc=exc, retry_after=exc.retry_after)
-            for waiting in parts:
-                _retry(waiting, now=clock(), outcome=None, exc=exc, retry_after=exc.retry_after)
-            report.retrying += len(part.rows) + sum(len(p.rows) for p in parts)
+            unsettled = replace(part, rows=[r for p in (part, *parts) for r in p.rows])
+            wait = _retry(unsettled, now=clock(), outcome=Outcome.UNREACHABLE, exc=exc, retry_after=exc.retry_after)
+            report.retrying += len(unsettled.rows)
             _log(part, "unreachable", wait=wait)
             return
         except ClerkRefused as exc:
@@ -231,8 +227,7 @@ def _retry(claim: Claim, *, now, outcome, exc, retry_after=None, refused=False) 
             if refused:
                 changes["refusals"] = F("refusals") + 1
             ClerkDeletion.objects.filter(pk__in=pks, status=Status.PENDING).update(**changes)
-        if outcome is not None:  # None: a part never sent has no attempt to finish
-            _finish_attempts(claim, now=now, outcome=outcome, exc=exc)
+        _finish_attempts(claim, now=now, outcome=outcome, exc=exc)
     return longest
 
 

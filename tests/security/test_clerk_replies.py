@@ -104,3 +104,15 @@ def test_the_client_raises_refused_for_a_4xx_html_page_over_http(fake_clerk):
     with pytest.raises(ClerkRefused) as caught:
         get_client().delete("customers", [1])
     assert caught.value.status == 404
+
+
+@pytest.mark.django_db
+def test_the_fake_refuses_every_call_naming_a_refused_id(fake_clerk):
+    fake_clerk.state.refuse_ids = {7}
+    client = get_client()
+    with pytest.raises(ClerkRefused, match="Object 7 is invalid"):
+        client.delete("products", [1, 7, 9])
+    with pytest.raises(ClerkRefused, match="Object 7 is invalid"):
+        client.upsert("products", [{"id": 7, "name": "x"}])
+    assert client.delete("products", [1, 9])["status"] == "ok"
+    assert client.upsert("products", [{"id": 8, "name": "x"}])["status"] == "ok"
