@@ -3,10 +3,12 @@
 It imports no app: the feeds (token verification), the GDPR outbox (deletions, erasure) and the
 ops commands all use it. It never logs a token, a key or a request body.
 
-Every call ends in one of three ways: a parsed `{"status": "ok", …}` reply, `ClerkRefused`
-(Clerk answered, and said no: a 4xx, an error object, anything but an explicit "ok"), or
-`ClerkUnreachable` (no usable answer: timeout, connection error, 5xx, 429). Callers decide what
-each means for them; only an explicit "ok" ever counts as success (fail closed).
+Every call ends in one of three ways, decided by `judge_reply()` alone: a parsed
+`{"status": "ok", …}` reply on a 2xx, `ClerkRefused` (Clerk answered and said no: a usable reply
+whose `status` is not "ok", or a 4xx other than 408/429), or `ClerkUnreachable` (Clerk is down or
+broken: timeout, connection error, 408, 429, 5xx, a redirect, or a 2xx that is not a JSON object
+with a string `status`). Callers decide what each means for them; only an explicit "ok" ever
+counts as success (fail closed). Reasons: docs/security.md, "Replies from Clerk".
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ logger = logging.getLogger(__name__)
 USER_AGENT = "clerkfeeds/1.0"
 # Clerk's replies are small JSON objects; anything far larger is not an answer we can use.
 MAX_REPLY_BYTES = 1 << 20
+# Clerk is down, overloaded or asks us to wait: the same call may succeed later.
+TRANSIENT_STATUSES = frozenset({408, 429})
+# How much of Clerk's own `message` a refusal keeps (it reaches the outbox's `last_error`).
+MESSAGE_MAX_CHARS = 200
 
 
 class ClerkError(Exception):
@@ -37,14 +43,17 @@ class ClerkError(Exception):
 class ClerkRefused(ClerkError):
     """Clerk answered and the answer was not an explicit success."""
 
-    def __init__(self, message: str, *, status: int | None = None, error_type: str | None = None):
+    def __init__(
+        self, message: str, *, status: int | None = None, error_type: str | None = None, reason: str | None = None
+    ):
         super().__init__(message)
         self.status = status
         self.error_type = error_type
+        self.reason = reason  # Clerk's own `message`, cut short: kept in the outbox, never logged
 
 
 class ClerkUnreachable(ClerkError):
-    """No usable answer: timeout, connection failure, 5xx or 429."""
+    """No usable answer: timeout, connection failure, 408, 429, 5xx, a redirect, an unusable 2xx."""
 
     def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None):
         super().__init__(message)
@@ -112,42 +121,76 @@ class ClerkClient:
         # bytes could hold the caller for ever. The whole call gets connect + read timeout.
         deadline = time.monotonic() + sum(self.timeout)
         try:
+            # A redirect is not Clerk's answer, and following one would send the token or the
+            # private key to wherever it points.
             with self.session.request(
-                method, url, data=data, params=params, headers=headers, timeout=self.timeout, stream=True
+                method, url, data=data, params=params, headers=headers, timeout=self.timeout,
+                stream=True, allow_redirects=False,
             ) as response:
                 status = response.status_code
-                if status == 429 or status >= 500:
-                    raise ClerkUnreachable(
-                        f"Clerk answered {method} {path} with HTTP {status}",
-                        status=status,
-                        retry_after=_retry_after(response),
-                    )
-                content = _read_reply(response, deadline=deadline, what=f"{method} {path}")
+                retry_after = _retry_after(response)
+                # A transient status is judged on its status alone: its body is not read.
+                content = None
+                if not _transient(status):
+                    content = _read_reply(response, deadline=deadline, what=f"{method} {path}")
         except requests.Timeout as exc:
             raise ClerkUnreachable(f"Clerk did not answer {method} {path} in time") from exc
         except requests.RequestException as exc:
             raise ClerkUnreachable(f"Clerk could not be reached for {method} {path}: {type(exc).__name__}") from exc
-        try:
-            body = orjson.loads(content)
-        except orjson.JSONDecodeError as exc:
-            raise ClerkRefused(f"Clerk's reply to {method} {path} is not JSON", status=status) from exc
-        if status != 200 or not isinstance(body, dict) or body.get("status") != "ok":
-            error_type = body.get("type") if isinstance(body, dict) else None
-            raise ClerkRefused(
-                f"Clerk refused {method} {path} (HTTP {status}, {error_type or 'no explicit ok'})",
-                status=status,
-                error_type=str(error_type) if error_type else None,
-            )
+        return judge_reply(status=status, content=content, retry_after=retry_after, what=f"{method} {path}")
+
+
+def judge_reply(*, status: int, content: bytes | None, retry_after: float | None = None, what: str) -> dict[str, Any]:
+    """Clerk's reply as a success (the parsed object), or `ClerkRefused`, or `ClerkUnreachable`.
+
+    The one place that decides (module docstring): `content` is the body, None when it was too
+    large or not read. A reply is usable only as a JSON object with a string `status`.
+    """
+    if _transient(status) or 300 <= status < 400:
+        raise ClerkUnreachable(f"Clerk answered {what} with HTTP {status}", status=status, retry_after=retry_after)
+    body = _usable(content)
+    if body is None and not 400 <= status < 500:
+        raise ClerkUnreachable(
+            f"Clerk's reply to {what} (HTTP {status}) is not a JSON object with a status", status=status
+        )
+    if 200 <= status < 300 and body["status"] == "ok":
         return body
+    error_type = body.get("type") if body is not None else None
+    error_type = str(error_type)[:MESSAGE_MAX_CHARS] if error_type else None
+    reason = body.get("message") if body is not None else None
+    reason = str(reason)[:MESSAGE_MAX_CHARS] if reason else None
+    raise ClerkRefused(
+        f"Clerk refused {what} (HTTP {status}, {error_type or 'no explicit ok'})" + (f": {reason}" if reason else ""),
+        status=status,
+        error_type=error_type,
+        reason=reason,
+    )
 
 
-def _read_reply(response: requests.Response, *, deadline: float, what: str) -> bytes:
-    """The reply's body, within the call's deadline and `MAX_REPLY_BYTES`."""
+def _transient(status: int) -> bool:
+    return status in TRANSIENT_STATUSES or status >= 500
+
+
+def _usable(content: bytes | None) -> dict[str, Any] | None:
+    """The body as a JSON object with a string `status`, or None when it is not one."""
+    if content is None:
+        return None
+    try:
+        body = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(body, dict) or not isinstance(body.get("status"), str):
+        return None
+    return body
+
+
+def _read_reply(response: requests.Response, *, deadline: float, what: str) -> bytes | None:
+    """The reply's body, within the call's deadline; None past `MAX_REPLY_BYTES` (not usable)."""
     content = bytearray()
     for chunk in _chunks(response):
         content += chunk
         if len(content) > MAX_REPLY_BYTES:
-            raise ClerkRefused(f"Clerk's reply to {what} is too large", status=response.status_code)
+            return None
         if time.monotonic() > deadline:
             raise ClerkUnreachable(f"Clerk did not finish its reply to {what} in time", status=response.status_code)
     return bytes(content)

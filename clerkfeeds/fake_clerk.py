@@ -7,10 +7,12 @@ only and is never started by the service itself: the tests and `make demo` start
 
     python -m clerkfeeds.fake_clerk --port 8765 --accept demo-token
 
-Behaviour is scripted per call with `behave(path, *outcomes)`: each outcome is one of
-"ok", "refuse", "error500", "malformed", "slow", "status:<code>", used in turn; when the
-script runs out, the default applies (tokens in `accepted_tokens` are ok, others refused; CRUD
-calls are ok).
+Behaviour is scripted per call with `behave(path, *outcomes)`, used in turn: "ok", "refuse",
+"error500", "slow", "status:<code>" (an error object), "html:<code>" (an HTML page), a 200 that
+is not usable ("malformed": not JSON, "truncated", "empty", "not-object": a JSON array,
+"no-status": an object without `status`) or "redirect:<path>" (307). When the script runs out:
+a `DELETE` or `POST` of objects whose ids meet `state.refuse_ids` is refused (400, naming the
+first such id); otherwise tokens in `accepted_tokens` are ok, others refused, other calls ok.
 """
 
 from __future__ import annotations
@@ -28,6 +30,14 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 
 OBJECT_TYPES = ("products", "categories", "customers", "orders", "pages")
+# 200 replies that are not Clerk's answer: Clerk (or something in front of it) is broken.
+UNUSABLE_REPLIES = {
+    "malformed": b"<html>not json",
+    "truncated": b'{"status": "o',
+    "empty": b"",
+    "not-object": b'[{"status": "ok"}]',
+    "no-status": b'{"token_payload": {"sub": "fake-clerk"}}',
+}
 
 
 @dataclass
@@ -44,6 +54,7 @@ class FakeClerkState:
     public_key: str | None = None
     slow_seconds: float = 3.0
     calls: list[Call] = field(default_factory=list)
+    refuse_ids: set[int] = field(default_factory=set)
     scripts: dict[str, deque[str]] = field(default_factory=lambda: defaultdict(deque))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -87,6 +98,7 @@ class FakeClerk:
         with self.state.lock:
             self.state.calls.clear()
             self.state.scripts.clear()
+            self.state.refuse_ids.clear()
 
     def calls(self, path: str | None = None, method: str | None = None) -> list[Call]:
         with self.state.lock:
@@ -136,7 +148,10 @@ class _Handler(BaseHTTPRequestHandler):
             token_ok = source.get("token") in self.state.accepted_tokens
             key_ok = self.state.public_key is None or source.get("key") == self.state.public_key
             return "ok" if token_ok and key_ok else "refuse"
-        if path.strip("/") in OBJECT_TYPES or path == "/privacy/forget":
+        if path.strip("/") in OBJECT_TYPES:
+            refused = sorted(set(_object_ids(method, path, query, body)) & self.state.refuse_ids)
+            return f"refuse-id:{refused[0]}" if refused else "ok"
+        if path == "/privacy/forget":
             return "ok"
         return "status:404"
 
@@ -150,26 +165,48 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, {"status": "error", "type": "invalid_token", "message": "Token is not valid."})
         elif outcome == "error500":
             self._send(500, {"status": "error", "type": "server_error", "message": "Internal error"})
-        elif outcome == "malformed":
-            self._send_raw(200, b"<html>not json")
+        elif outcome in UNUSABLE_REPLIES:
+            self._send_raw(200, UNUSABLE_REPLIES[outcome])
+        elif outcome.startswith("refuse-id:"):
+            object_id = outcome.split(":", 1)[1]
+            self._send(400, {"status": "error", "type": "invalid_object", "message": f"Object {object_id} is invalid."})
         elif outcome.startswith("status:"):
             code = int(outcome.split(":", 1)[1])
             self._send(code, {"status": "error", "type": "http_error", "message": f"HTTP {code}"})
+        elif outcome.startswith("html:"):
+            self._send_raw(int(outcome.split(":", 1)[1]), b"<html><body>Bad gateway</body></html>", "text/html")
+        elif outcome.startswith("redirect:"):
+            self._send_raw(307, b"", headers={"Location": outcome.split(":", 1)[1]})
         else:
             raise ValueError(f"unknown fake Clerk outcome {outcome!r}")
 
     def _send(self, status: int, payload: dict) -> None:
         self._send_raw(status, orjson.dumps(payload))
 
-    def _send_raw(self, status: int, data: bytes) -> None:
+    def _send_raw(self, status: int, data: bytes, content_type: str = "application/json", headers=None) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         try:
             self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up waiting (a "slow" reply): that is the point of the test
+
+
+def _object_ids(method: str, path: str, query: dict[str, list[str]], body: Any) -> list[int]:
+    """The ids a `DELETE` (query: a JSON list) or `POST` (body: objects) of objects names."""
+    name = path.strip("/")
+    try:
+        if method == "DELETE":
+            return [int(i) for i in orjson.loads(query[name][0])]
+        if method == "POST" and isinstance(body, dict):
+            return [int(o["id"]) for o in body[name]]
+    except (KeyError, IndexError, TypeError, ValueError, orjson.JSONDecodeError):
+        pass
+    return []
 
 
 def _strip_version(path: str) -> str:

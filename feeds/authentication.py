@@ -17,8 +17,10 @@ The credentials (DESIGN.md, "Security"):
 
 Fail closed: only an explicit success admits. A missing, malformed or refused credential is a
 401 (`NotAuthenticated`, with `WWW-Authenticate`); no usable answer from Clerk (timeout,
-connection error, 5xx) is a 503 (`ClerkUnavailable`, with `Retry-After`). Both are raised
-before the view produces a byte of feed.
+connection error, 5xx, a 200 that is not Clerk's answer: `clerkfeeds.clerk_api.judge_reply`) is
+a 503 (`ClerkUnavailable`, with `Retry-After`) that is cached nowhere and marks the request
+`clerk_outage`, so the failure limit does not count it. Both are raised before the view
+produces a byte of feed.
 
 Wiring (settings.REST_FRAMEWORK): both authentication classes, then `IsClerkImporter` as the
 permission, so a request with no credential at all is a 401 too (`UNAUTHENTICATED_USER` is None).
@@ -363,7 +365,12 @@ class ClerkTokenAuthentication(FeedAuthentication):
             return None
         token = bearer_token(header)
         digest = token_digest(token)
-        verify_token(token, digest=digest)
+        try:
+            verify_token(token, digest=digest)
+        except ClerkUnavailable:
+            # Clerk's failure, not the caller's: `feeds.middleware` does not count it.
+            request._request.clerk_outage = True
+            raise
         return ClerkImporter(client_id=client_id_of(digest), method="token")
 
 

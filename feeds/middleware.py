@@ -10,11 +10,13 @@ In order, for each feed request:
 2. A client address that failed too often recently gets 429 (`feeds.throttling`), before its
    credentials are looked at, so nobody can use the feeds to hammer Clerk's token service.
 3. The view runs (DRF authenticates it: `feeds.authentication`). A 401 or 503 is counted
-   against the client's address.
+   against the client's address, except a 503 for Clerk's own outage (`request.clerk_outage`):
+   an importer with a good token must not be locked out because Clerk was down.
 4. Feed responses carry HSTS and are never stored by shared caches (they hold personal data
    and vary with the credentials).
 
 `request.clerk_client_id` is None until a credential verified; the feed views read it.
+`request.clerk_outage` is False unless Clerk gave no usable answer.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class FeedSecurityMiddleware:
         if not is_feed_path(request.path_info):
             return self.get_response(request)
         request.clerk_client_id = None
+        request.clerk_outage = False
         try:
             request.get_host()
         except DisallowedHost:
@@ -61,7 +64,7 @@ class FeedSecurityMiddleware:
         if not throttle.allow_request(request):
             return self._secure(error_response(TooManyRequests(headers={"Retry-After": str(throttle.retry_after())})))
         response = self.get_response(request)
-        if response.status_code in FAILURE_STATUSES:
+        if response.status_code in FAILURE_STATUSES and not request.clerk_outage:
             throttle.record_failure(request)
         return self._secure(response)
 

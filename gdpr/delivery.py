@@ -7,13 +7,14 @@ One call to `deliver_pending()` works until no row is due. Each round:
    disjoint rows; drop rows whose object is back in the feeds (`superseded`); lease the rest
    (`next_attempt_at = now + LEASE`, `attempts + 1`) and log an `in_flight` attempt per row.
 2. **send** one Clerk call, outside any transaction.
-3. **acknowledge** (short transaction): on Clerk's "ok" the rows become `delivered` (and a
-   forget's email is blanked); on `ClerkUnreachable` they wait an exponential backoff; on
-   `ClerkRefused` too, until `MAX_REFUSALS`, after which they are `failed` (the admin can retry).
+3. **acknowledge** (short transaction): "ok" makes the rows `delivered` (a forget's email is
+   blanked); `ClerkUnreachable` (Clerk down or broken) backs off, for ever; `ClerkRefused` of
+   several ids splits them in halves, each sent anew, until the refused id stands alone; a lone
+   refused row (or a 401/403: our keys) counts a refusal and after `MAX_REFUSALS` is `failed`.
 
 A worker killed between send and acknowledgement leaves its rows pending with their lease: once
 it expires another run sends them again. Deleting or forgetting twice is harmless at Clerk, so
-at-least-once delivery loses nothing.
+at-least-once delivery loses nothing. Reasons: docs/gdpr.md, "Deletions that reach Clerk".
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.db import connection, transaction
 from django.db.models import F
@@ -53,6 +54,9 @@ BACKOFF_BASE = dt.timedelta(seconds=30)
 BACKOFF_CAP = dt.timedelta(hours=6)
 # A refusal is Clerk saying no (bad keys, bad request): retrying forever would hide it.
 MAX_REFUSALS = 5
+# Clerk refusing our credentials: no id of the call is at fault, so splitting would only
+# multiply the calls Clerk refuses.
+CREDENTIALS_REFUSED = frozenset({401, 403})
 
 Clock = Callable[[], dt.datetime]
 
@@ -104,7 +108,10 @@ def backoff(attempts: int, *, retry_after: float | None = None) -> dt.timedelta:
 def deliver_pending(
     *, clock: Clock = timezone.now, client: ClerkClient | None = None, max_calls: int | None = None
 ) -> DeliveryReport:
-    """Send every due outbox row to Clerk (see the module docstring); returns what happened."""
+    """Send every due outbox row to Clerk (see the module docstring); returns what happened.
+
+    `max_calls` is checked between claims: a claim being split finishes first.
+    """
     client = client or get_client()
     report = DeliveryReport()
     while max_calls is None or report.calls < max_calls:
@@ -112,25 +119,43 @@ def deliver_pending(
         if claim is None:
             break
         report.superseded += claim.superseded
-        if not claim.rows:
-            continue
+        if claim.rows:
+            _deliver(client, claim, clock=clock, report=report)
+    return report
+
+
+def _deliver(client: ClerkClient, claim: Claim, *, clock: Clock, report: DeliveryReport) -> None:
+    """Send the claim, splitting a refused part in halves, depth first (at most 2N - 1 calls
+    for N ids, each part's lease renewed before its call)."""
+    parts = [claim]
+    while parts:
+        part = parts.pop()
+        if part is not claim:
+            _renew_lease([part, *parts], now=clock())
         report.calls += 1
         try:
-            _send(client, claim)
+            _send(client, part)
         except ClerkUnreachable as exc:
-            wait = _retry(claim, now=clock(), outcome=Outcome.UNREACHABLE, exc=exc, retry_after=exc.retry_after)
-            report.retrying += len(claim.rows)
-            _log(claim, "unreachable", wait=wait)
+            # Clerk is down: this part and those not yet sent wait, and no refusal counts.
+            unsettled = replace(part, rows=[r for p in (part, *parts) for r in p.rows])
+            wait = _retry(unsettled, now=clock(), outcome=Outcome.UNREACHABLE, exc=exc, retry_after=exc.retry_after)
+            report.retrying += len(unsettled.rows)
+            _log(part, "unreachable", wait=wait)
+            return
         except ClerkRefused as exc:
-            failed = _refuse(claim, now=clock(), exc=exc)
+            if len(part.ids) > 1 and exc.status not in CREDENTIALS_REFUSED:
+                _finish_attempts(part, now=clock(), outcome=Outcome.REFUSED, exc=exc)
+                parts.extend(reversed(_halves(part)))
+                _log(part, "refused, split")
+                continue
+            failed = _refuse(part, now=clock(), exc=exc)
             report.failed += failed
-            report.retrying += len(claim.rows) - failed
-            _log(claim, "refused")
+            report.retrying += len(part.rows) - failed
+            _log(part, "refused")
         else:
-            acknowledge(claim, now=clock())
-            report.delivered += len(claim.rows)
-            _log(claim, "ok")
-    return report
+            acknowledge(part, now=clock())
+            report.delivered += len(part.rows)
+            _log(part, "ok")
 
 
 # --- the three steps ---------------------------------------------------------------------------
@@ -222,6 +247,28 @@ def _finish_attempts(claim: Claim, *, now, outcome, exc=None) -> None:
         http_status=getattr(exc, "status", None),
         error=str(exc)[:1000] if exc else "",
     )
+
+
+def _halves(part: Claim) -> list[Claim]:
+    """The part's rows in two parts by id (a DELETE names each id once), each its own batch."""
+    ids = part.ids
+    first = set(ids[: len(ids) // 2])
+    halves = [[r for r in part.rows if r.object_id in first], [r for r in part.rows if r.object_id not in first]]
+    return [Claim(batch=uuid.uuid4(), action=part.action, object_type=part.object_type, rows=rows) for rows in halves]
+
+
+def _renew_lease(parts: list[Claim], *, now: dt.datetime) -> None:
+    """Before another call of a split claim: every row still unsettled keeps its lease for one
+    more call, and the part about to be sent gets its `in_flight` attempts."""
+    part = parts[0]
+    with transaction.atomic():
+        ClerkDeletion.objects.filter(
+            pk__in=[r.pk for p in parts for r in p.rows], status=Status.PENDING
+        ).update(next_attempt_at=now + LEASE)
+        DeliveryAttempt.objects.bulk_create(
+            DeliveryAttempt(deletion_id=r.pk, batch=part.batch, started_at=now, outcome=Outcome.IN_FLIGHT)
+            for r in part.rows
+        )
 
 
 # --- helpers -----------------------------------------------------------------------------------

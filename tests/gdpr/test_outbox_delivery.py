@@ -91,6 +91,42 @@ def test_clerk_down_keeps_rows_pending_with_growing_backoff(fake_clerk, clock):
     assert deliver_pending(clock=clock).delivered == 1
 
 
+@pytest.mark.parametrize("outcome", ["malformed", "truncated", "empty", "not-object", "no-status"])
+def test_an_unusable_reply_is_retried_and_never_counts_as_a_refusal(fake_clerk, clock, outcome):
+    fake_clerk.behave("/orders", *[outcome] * (MAX_REFUSALS + 2))
+    queue_deletions(object_type="orders", ids=[4, 5], reason=Reason.WITHDRAWAL)
+    for _ in range(MAX_REFUSALS + 2):
+        report = deliver_pending(clock=clock)
+        assert (report.calls, report.retrying, report.failed) == (1, 2, 0)
+        clock.advance(delivery.BACKOFF_CAP)
+    assert set(ClerkDeletion.objects.values_list("status", "refusals")) == {(Status.PENDING, 0)}
+    assert "not a JSON object with a status" in ClerkDeletion.objects.first().last_error
+    assert set(DeliveryAttempt.objects.values_list("outcome", flat=True)) == {Outcome.UNREACHABLE}
+    assert deliver_pending(clock=clock).delivered == 2
+
+
+def test_clerk_down_for_several_passes_loses_nothing(fake_clerk, clock):
+    """Down in every way for three passes (5xx, 429, a proxy's page, replies that are not
+    Clerk's answer), then back: every row is delivered exactly once, none refused or failed."""
+    down = ["error500", "malformed", "html:502", "status:429", "no-status", "status:503"]
+    fake_clerk.behave("/customers", *(down * 2)[:9])  # 3 batches a pass
+    fake_clerk.behave("/orders", *down[:3])
+    fake_clerk.behave("/privacy/forget", *down[3:])
+    queue_deletions(object_type="customers", ids=range(1, 251), reason=Reason.AGED_OUT)
+    queue_deletions(object_type="orders", ids=range(1, 31), reason=Reason.WITHDRAWAL)
+    queue_forget(reason=Reason.ERASURE, email="gone@example.com")
+    for _ in range(3):
+        report = deliver_pending(clock=clock)
+        assert (report.calls, report.delivered, report.retrying, report.failed) == (5, 0, 281, 0)
+        clock.advance(max(ClerkDeletion.objects.values_list("next_attempt_at", flat=True)) - clock.now)
+    assert deliver_pending(clock=clock).delivered == 281
+    assert set(ClerkDeletion.objects.values_list("status", "refusals")) == {(Status.DELIVERED, 0)}
+    assert sorted(i for b in sent_ids(fake_clerk) for i in b) == sorted([*range(1, 251)] * 4)
+    assert DeliveryAttempt.objects.filter(outcome=Outcome.OK).count() == 281
+    assert not DeliveryAttempt.objects.filter(outcome=Outcome.REFUSED).exists()
+    assert deliver_pending(clock=clock).calls == 0
+
+
 def test_kill_between_send_and_acknowledgement_resends_next_run(fake_clerk, clock):
     queue_deletions(object_type="customers", ids=[1, 2], reason=Reason.WITHDRAWAL)
     with mock.patch.object(delivery, "acknowledge", side_effect=KeyboardInterrupt("killed")):
@@ -282,3 +318,110 @@ def test_a_pending_row_relied_on_by_a_delete_in_progress_is_not_superseded(clock
         thread.join()
     claim = claim_batch(now=clock.now)
     assert claim is not None and claim.ids == [7] and claim.superseded == 0
+
+
+# --- a batch Clerk refuses for one id ----------------------------------------------------------
+def test_a_batch_refused_for_one_id_delivers_every_other_id(fake_clerk, clock):
+    fake_clerk.state.refuse_ids = {37}
+    queue_deletions(object_type="orders", ids=range(1, 101), reason=Reason.AGED_OUT)
+    report = deliver_pending(clock=clock)
+    calls = sent_ids(fake_clerk, "/orders")
+    # Halves until 37 stands alone: one call per part, log2(100) levels at most.
+    assert len(calls) == report.calls <= 2 * 7 + 1
+    assert [len(c) for c in calls if 37 in c] == [100, 50, 25, 12, 6, 3, 2, 1]
+    assert (report.delivered, report.retrying, report.failed) == (99, 1, 0)
+    rows = {r.object_id: r for r in ClerkDeletion.objects.all()}
+    assert {i for i, r in rows.items() if r.status == Status.DELIVERED} == set(range(1, 101)) - {37}
+    assert (rows[37].status, rows[37].refusals) == (Status.PENDING, 1)
+    assert "Object 37 is invalid" in rows[37].last_error
+    assert {r.refusals for i, r in rows.items() if i != 37} == {0}
+    # Every call is logged: one attempt per id it named, each finished.
+    assert DeliveryAttempt.objects.count() == sum(len(c) for c in calls)
+    assert not DeliveryAttempt.objects.filter(outcome=Outcome.IN_FLIGHT).exists()
+    assert DeliveryAttempt.objects.filter(outcome=Outcome.OK).count() == 99
+    assert rows[37].deliveries.filter(outcome=Outcome.REFUSED).count() == 8
+
+
+def test_only_the_lone_refused_id_fails_after_the_cap(fake_clerk, clock):
+    fake_clerk.state.refuse_ids = {5}
+    queue_deletions(object_type="customers", ids=range(1, 9), reason=Reason.WITHDRAWAL)
+    for _ in range(MAX_REFUSALS):
+        deliver_pending(clock=clock)
+        clock.advance(delivery.BACKOFF_CAP)
+    assert statuses() == {**{i: Status.DELIVERED for i in range(1, 9)}, 5: Status.FAILED}
+    failed = ClerkDeletion.objects.get(object_id=5)
+    assert failed.refusals == MAX_REFUSALS and "Object 5 is invalid" in failed.last_error
+    # The others were delivered in the first pass, once; later passes sent 5 alone.
+    assert DeliveryAttempt.objects.filter(outcome=Outcome.OK).count() == 7
+    assert sent_ids(fake_clerk)[-(MAX_REFUSALS - 1):] == [[5]] * (MAX_REFUSALS - 1)
+    assert deliver_pending(clock=clock).calls == 0
+
+
+def test_every_refused_id_of_a_batch_is_isolated(fake_clerk, clock):
+    fake_clerk.state.refuse_ids = {3, 4, 90}
+    queue_deletions(object_type="products", ids=range(1, 101), reason=Reason.DELETED)
+    report = deliver_pending(clock=clock)
+    assert (report.delivered, report.retrying) == (97, 3)
+    pending = ClerkDeletion.objects.filter(status=Status.PENDING)
+    assert set(pending.values_list("object_id", "refusals")) == {(3, 1), (4, 1), (90, 1)}
+
+
+def test_a_refusal_of_our_credentials_is_not_split(fake_clerk, clock):
+    """401/403: Clerk refuses the keys, not an id; splitting would only multiply the refusals."""
+    fake_clerk.behave("/customers", "status:403")
+    queue_deletions(object_type="customers", ids=[1, 2, 3], reason=Reason.WITHDRAWAL)
+    report = deliver_pending(clock=clock)
+    assert (report.calls, report.retrying) == (1, 3)
+    assert set(ClerkDeletion.objects.values_list("status", "refusals")) == {(Status.PENDING, 1)}
+
+
+def test_clerk_down_in_the_middle_of_a_split_counts_no_refusal(fake_clerk, clock):
+    fake_clerk.state.refuse_ids = {6}
+    fake_clerk.behave("/customers", "refuse-id:6", "error500")  # then Clerk goes down
+    queue_deletions(object_type="customers", ids=range(1, 9), reason=Reason.WITHDRAWAL)
+    report = deliver_pending(clock=clock)
+    # [1..8] refused, [1..4] unreachable: [5..8], not sent yet, waits with it.
+    assert sent_ids(fake_clerk) == [list(range(1, 9)), [1, 2, 3, 4]]
+    assert (report.calls, report.delivered, report.retrying) == (2, 0, 8)
+    waiting = ClerkDeletion.objects.filter(status=Status.PENDING)
+    assert set(waiting.values_list("refusals", flat=True)) == {0} and waiting.count() == 8
+    assert all(r.next_attempt_at > clock.now for r in waiting)
+    assert not DeliveryAttempt.objects.filter(outcome=Outcome.IN_FLIGHT).exists()
+    clock.advance(delivery.BACKOFF_CAP)
+    assert deliver_pending(clock=clock).delivered == 7
+    assert ClerkDeletion.objects.get(status=Status.PENDING).object_id == 6
+
+
+def test_a_split_renews_the_lease_before_each_call(fake_clerk, clock):
+    """A long split must not let another worker claim rows still being worked on."""
+    fake_clerk.state.refuse_ids = {16}  # the last part sent: no row is due again meanwhile
+    queue_deletions(object_type="customers", ids=range(1, 17), reason=Reason.WITHDRAWAL)
+    real_send = delivery._send
+    stolen = []
+
+    def slow_send(client, part):
+        clock.advance(LEASE * 0.6)
+        stolen.append(claim_batch(now=clock.now))  # another worker, at this moment
+        real_send(client, part)
+
+    with mock.patch.object(delivery, "_send", slow_send):
+        deliver_pending(clock=clock)
+    assert len(stolen) == 9 and stolen == [None] * 9
+    assert ClerkDeletion.objects.filter(status=Status.DELIVERED).count() == 15
+
+
+def test_a_worker_killed_in_the_middle_of_a_split_loses_nothing(fake_clerk, clock):
+    fake_clerk.state.refuse_ids = {6}
+    queue_deletions(object_type="customers", ids=range(1, 9), reason=Reason.WITHDRAWAL)
+    with mock.patch.object(delivery, "acknowledge", side_effect=KeyboardInterrupt("killed")):
+        with pytest.raises(KeyboardInterrupt):
+            deliver_pending(clock=clock)
+    # [1..8] was refused, [1..4] sent and accepted, then the worker died before recording it.
+    assert sent_ids(fake_clerk) == [list(range(1, 9)), [1, 2, 3, 4]]
+    assert set(statuses().values()) == {Status.PENDING}
+    assert deliver_pending(clock=clock).calls == 0  # leased: nobody else sends them meanwhile
+    clock.advance(LEASE + dt.timedelta(seconds=1))
+    report = deliver_pending(clock=clock)
+    assert (report.delivered, report.retrying) == (7, 1)
+    assert statuses() == {**{i: Status.DELIVERED for i in range(1, 9)}, 6: Status.PENDING}
+    assert ClerkDeletion.objects.get(object_id=6).refusals == 1
