@@ -93,6 +93,20 @@ class FeedObject(models.Model):
         return f"{type(self).__name__} {self.pk}"
 
 
+class EmailKeyed(models.Model):
+    """A row with `email` and its `email_key`: `save()` keeps the key (bulk writes set it)."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs) -> None:
+        self.email_key = email_key(self.email)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "email" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "email_key"}
+        super().save(*args, **kwargs)
+
+
 class Translatable(models.Model):
     """Per-language texts for multi-language feeds: {"italian": {"name": "…"}, …}."""
 
@@ -201,7 +215,7 @@ class Page(FeedObject, Translatable):
         return self.title
 
 
-class Customer(FeedObject):
+class Customer(EmailKeyed, FeedObject):
     name = models.CharField(_("name"), max_length=255, blank=True)
     email = models.EmailField(_("email"), max_length=254, blank=True, db_index=True)
     # `email_key(email)`, kept by every write that sets `email` (`save()`, the importer, erasure).
@@ -235,12 +249,10 @@ class Customer(FeedObject):
         return f"{self.name or _('customer')} ({self.pk})"
 
     def save(self, *args, **kwargs) -> None:
-        self.email_key = email_key(self.email)
-        update_fields = kwargs.get("update_fields")
-        if update_fields is not None and "email" in update_fields:
-            kwargs["update_fields"] = {*update_fields, "email_key"}
         super().save(*args, **kwargs)
-        record_emails([(self.pk, self.email)])
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "email" in update_fields:
+            record_emails([(self.pk, self.email)])
 
 
 class CustomerEmail(models.Model):
@@ -283,7 +295,7 @@ def record_emails(pairs: list[tuple[int, str]], *, at=None) -> None:
         CustomerEmail.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
 
 
-class Order(FeedObject):
+class Order(EmailKeyed, FeedObject):
     customer = models.ForeignKey(
         Customer,
         verbose_name=_("customer"),
@@ -314,13 +326,6 @@ class Order(FeedObject):
             # both (not a partial one for guests): few orders share a key, and a write keeps one.
             models.Index(fields=["email_key"], name="order_email_key"),
         ]
-
-    def save(self, *args, **kwargs) -> None:
-        self.email_key = email_key(self.email)
-        update_fields = kwargs.get("update_fields")
-        if update_fields is not None and "email" in update_fields:
-            kwargs["update_fields"] = {*update_fields, "email_key"}
-        super().save(*args, **kwargs)
 
 
 class OrderLine(models.Model):
