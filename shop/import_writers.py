@@ -95,7 +95,7 @@ class _Writer:
     columns: ClassVar[tuple[str, ...]]
     json_columns: ClassVar[frozenset[str]] = frozenset()
     stored_extra: ClassVar[tuple[str, ...]] = ()  # more stored columns read, never compared
-    derived: ClassVar[dict[str, Callable[[dict[str, Any]], Any]]] = {}  # column -> from the row
+    derived: ClassVar[tuple[tuple[str, Callable[[dict[str, Any]], Any]], ...]] = ()  # (column, from the row)
     empty_relation: ClassVar[Any] = None  # the relation of a stored row that has none
 
     def __init__(self, *, counts: TypeCounts, reporter: Reporter, ledger: ConsentLedger | None):
@@ -215,7 +215,7 @@ class _Writer:
                 outcome.counts.rejected += 1
                 outcome.rejections.append((where, clean.id, [problem]))
             else:
-                clean.row.update({name: derive(clean.row) for name, derive in self.derived.items()})
+                clean.row.update({name: derive(clean.row) for name, derive in self.derived})
                 accepted.append(clean)
         rows: list[tuple] = []
         fresh: list[CleanObject] = []
@@ -390,7 +390,7 @@ class _CustomerWriter(_Writer):
         "terms_accepted_at",
     )
     stored_extra = ("erased_at",)
-    derived = {"email_key": _email_key}
+    derived = (("email_key", _email_key),)
 
     def erased(self, clean: CleanObject, stored: _Stored | None) -> str | None:
         if stored is not None and stored.erased_at is not None:
@@ -439,7 +439,7 @@ class _OrderWriter(_Writer):
     columns = ("customer_id", "email", "email_key", "placed_at", "terms_accepted_at")
     stored_extra = ("erased_at", "customer_id")
     empty_relation = ()
-    derived = {"email_key": _email_key}
+    derived = (("email_key", _email_key),)
 
     def relation(self, clean: CleanObject) -> tuple[OrderLineData, ...]:
         return clean.lines

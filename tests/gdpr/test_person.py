@@ -16,7 +16,13 @@ from django.utils import timezone, translation
 from gdpr.erasure import erase_person
 from gdpr.ledger import record_consent
 from gdpr.models import ClerkDeletion, ConsentRecord, ObjectType, Purpose, Source
-from gdpr.policy import Reason, eligibility_reason, eligible_customers, eligible_orders, reason_label
+from gdpr.policy import (
+    Reason,
+    eligibility_reason,
+    eligible_customers,
+    eligible_orders,
+    reason_label,
+)
 from shop.models import Customer, CustomerEmail, Order
 from tests.conftest import HTTPSClient
 from tests.factories import CustomerFactory, OrderFactory
