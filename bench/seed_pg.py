@@ -130,10 +130,11 @@ PEOPLE_SQL = [
     # Customers: registered_at NULL for 15%; registrations spread over 5 years (some older than
     # the 730-day window); terms accepted by 90% of the registered; 1% erased.
     """
-    INSERT INTO shop_customer (id, updated_at, name, email, zip, gender, birth_date, age, is_b2b,
-                               registered_at, terms_accepted_at, erased_at)
+    INSERT INTO shop_customer (id, updated_at, name, email, email_key, zip, gender, birth_date, age,
+                               is_b2b, registered_at, terms_accepted_at, erased_at)
     SELECT g, now() - make_interval(days => ({hg} % 700)::int),
            CASE WHEN g % 100 = 99 THEN '' ELSE 'Customer ' || g END,
+           CASE WHEN g % 100 = 99 THEN '' ELSE 'customer' || g || '@example.com' END,
            CASE WHEN g % 100 = 99 THEN '' ELSE 'customer' || g || '@example.com' END,
            lpad((({hg} % 99999))::text, 5, '0'),
            (ARRAY['female','male',''])[1 + g % 3],
@@ -144,6 +145,11 @@ PEOPLE_SQL = [
                 ELSE now() - make_interval(days => ({hg} % 1825)::int) END,
            CASE WHEN g % 100 = 99 THEN now() - interval '10 days' END
     FROM generate_series(1, {customers}) AS g
+    """,
+    # Each live customer's email history: their current (ASCII, lower-case: its own key) email.
+    """
+    INSERT INTO shop_customeremail (customer_id, email, email_key, first_seen)
+    SELECT id, email, email_key, coalesce(registered_at, updated_at) FROM shop_customer WHERE email <> ''
     """,
     # Sharing consent (purpose third_party_sharing), bucket s = g % 20:
     # 0-5 grant, 6-7 withdrawal (objection), 8 grant then withdrawal, 9 withdrawal then grant.
@@ -167,18 +173,21 @@ PEOPLE_SQL = [
     """,
     # Orders over four years; 10% guests (g % 10 = 0), 70% of them with terms accepted at checkout.
     """
-    INSERT INTO shop_order (id, updated_at, customer_id, email, placed_at, terms_accepted_at, erased_at)
-    SELECT g, placed, cust,
-           CASE WHEN cust IS NULL THEN 'guest' || g || '@example.com'
-                ELSE 'customer' || cust || '@example.com' END,
-           placed,
+    INSERT INTO shop_order (id, updated_at, customer_id, email, email_key, placed_at, terms_accepted_at,
+                            erased_at)
+    SELECT g, placed, cust, address, address, placed,
            CASE WHEN cust IS NULL AND g % 100 >= 70 THEN NULL ELSE placed END,
            NULL
     FROM (
-      SELECT g,
-             CASE WHEN g % 10 = 0 THEN NULL ELSE 1 + {hg} % {customers} END AS cust,
-             now() - make_interval(days => ({hg2} % 1460)::int, secs => ({hg} % 86400)::int) AS placed
-      FROM generate_series(1, {orders}) AS g
+      SELECT g, cust, placed,
+             CASE WHEN cust IS NULL THEN 'guest' || g || '@example.com'
+                  ELSE 'customer' || cust || '@example.com' END AS address
+      FROM (
+        SELECT g,
+               CASE WHEN g % 10 = 0 THEN NULL ELSE 1 + {hg} % {customers} END AS cust,
+               now() - make_interval(days => ({hg2} % 1460)::int, secs => ({hg} % 86400)::int) AS placed
+        FROM generate_series(1, {orders}) AS g
+      ) AS n
     ) AS o
     """,
     # 1-4 lines per order, products spread over the whole catalogue.
@@ -220,6 +229,7 @@ def groups(scale: Scale) -> list[tuple[str, dict[str, int], list[str]]]:
             "people",
             {
                 "shop_customer": scale.customers,
+                "shop_customeremail": scale.customers - (scale.customers + 1) // 100,  # g % 100 = 99 erased
                 "gdpr_consentrecord": scale.consent_records(),
                 "shop_order": scale.orders,
                 "shop_orderline": scale.order_lines(),

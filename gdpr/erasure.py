@@ -2,12 +2,14 @@
 
 What erasure does (`erase_person`):
 
-* every customer row of the person (by id, or every row with the email) is blanked: name,
-  email, zip, gender, birth date, age, business flag; `erased_at` is set, and the row stays
-  because orders and the ledger point at it. Registration and terms dates stay: on an
-  anonymous row they identify nobody, and they are part of the proof of the contract ground;
-* every order of those customers, and every order (guest or not) placed with the email, gets
-  its email blanked and `erased_at` set; the order lines stay (anonymous sales history);
+* the person is every customer who has or ever had the email's key (`shop.models.email_key`:
+  casefold), or the customer with the id, and every email those customers have had;
+* every customer row of the person is blanked: name, email and its key, zip, gender, birth
+  date, age, business flag; `erased_at` is set, and the row stays because orders and the ledger
+  point at it. Registration and terms dates stay: on an anonymous row they identify nobody, and
+  they are part of the proof of the contract ground. Their email history is deleted;
+* every order of those customers, and every order (guest or not) placed with any of the
+  person's email keys, gets its email blanked and `erased_at` set; the lines stay;
 * the consent records keep their proof (purpose, granted or withdrawn, when, source, who
   recorded it) but their evidence text, which may quote the person, becomes a neutral marker;
 * Clerk deletions are queued in the outbox: `/privacy/forget` by email and by customer id, and
@@ -20,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from gdpr.batching import chunked
@@ -28,7 +30,7 @@ from gdpr.ledger import redact_evidence
 from gdpr.membership import CHUNK
 from gdpr.models import Erasure, ObjectType, Reason
 from gdpr.outbox import queue_deletions, queue_forget
-from shop.models import Customer, Order
+from shop.models import Customer, CustomerEmail, Order, email_key
 
 
 class NothingToErase(Exception):
@@ -60,7 +62,7 @@ def erase_person(
     requested_by=None,
     reference: str = "",
 ) -> ErasureSummary:
-    """Erase one person, found by `email` (case-insensitive) or by `customer_id`.
+    """Erase one person, found by `email` (any case: casefold) or by `customer_id`.
 
     Raises `NothingToErase` when nothing matches (nothing is written then). Erasing again is
     harmless: already blank rows stay blank and the Clerk calls are idempotent.
@@ -70,14 +72,15 @@ def erase_person(
         raise ValueError("erase_person takes exactly one of email or customer_id")
     now = timezone.now()
     with transaction.atomic():
-        customers = Customer.objects.select_for_update().order_by("pk")
-        customers = customers.filter(email__iexact=email) if email else customers.filter(pk=customer_id)
-        found = list(customers.values_list("pk", "email"))
+        customers = _the_person(email=email, customer_id=customer_id)
+        found = list(customers.select_for_update().order_by("pk").values_list("pk", "email"))
         customer_ids = [pk for pk, _ in found]
-        addresses = {a for a in [email or "", *(a for _, a in found)] if a}
+        history = _history(customer_ids)
+        addresses = {a for a in [email, *(a for _, a in found), *history] if a}
+        keys = {email_key(a) for a in addresses}
         order_filter = Q(customer_id__in=customer_ids)
-        for address in addresses:
-            order_filter |= Q(email__iexact=address)
+        for batch in chunked(sorted(keys), CHUNK):
+            order_filter |= Q(email_key__in=batch)
         orders = list(Order.objects.filter(order_filter).order_by("pk").values_list("pk", "email"))
         order_ids = [pk for pk, _ in orders]
         # Clerk may match emails exactly: forget every spelling it can have been sent.
@@ -87,11 +90,14 @@ def erase_person(
 
         for batch in chunked(customer_ids, CHUNK):
             Customer.objects.filter(pk__in=batch).update(
-                name="", email="", zip="", gender="", birth_date=None, age=None, is_b2b=None,
+                name="", email="", email_key="", zip="", gender="", birth_date=None, age=None, is_b2b=None,
                 erased_at=now, updated_at=now,
             )
         for batch in chunked(order_ids, CHUNK):
-            Order.objects.filter(pk__in=batch).update(email="", erased_at=now, updated_at=now)
+            Order.objects.filter(pk__in=batch).update(email="", email_key="", erased_at=now, updated_at=now)
+        # Personal data too; every order it linked to the person was erased just above.
+        for batch in chunked(customer_ids, CHUNK):
+            CustomerEmail.objects.filter(customer_id__in=batch).delete()
         redacted = redact_evidence(customer_ids=customer_ids, at=now)
 
         queued = queue_deletions(object_type=ObjectType.CUSTOMERS, ids=customer_ids, reason=Reason.ERASURE)
@@ -113,3 +119,20 @@ def erase_person(
             deletions_queued=queued,
         )
     return ErasureSummary(erasure.pk, len(customer_ids), len(order_ids), redacted, queued)
+
+
+def _the_person(*, email: str, customer_id: int | None) -> QuerySet[Customer]:
+    """The customers an erasure request names: by id, or every one who has or had the email."""
+    if not email:
+        return Customer.objects.filter(pk=customer_id)
+    key = email_key(email)
+    had = CustomerEmail.objects.filter(email_key=key).values("customer_id")
+    return Customer.objects.filter(Q(email_key=key) | Q(pk__in=had))
+
+
+def _history(customer_ids: list[int]) -> set[str]:
+    """Every spelling of every email these customers have had."""
+    found: set[str] = set()
+    for batch in chunked(customer_ids, CHUNK):
+        found.update(CustomerEmail.objects.filter(customer_id__in=batch).values_list("email", flat=True))
+    return found

@@ -13,8 +13,9 @@ membership of what the write can affect before and after, and then
   importer stores the shop's own times) are left alone; a time never moves back.
 
 What a write can affect (`Scope`): the given customers and all their orders, the given orders,
-and the guest orders placed with the customers' emails (an objection keeps those out,
-`gdpr.policy.guest_of_an_objector`). Set-based: a few queries per 500 ids, never one per row.
+and the guest orders placed with any email the customers have had or are given, by email key
+(an objection keeps those out, `gdpr.policy.guest_of_an_objector`). Set-based: a few queries
+per 500 ids, never one per row.
 """
 
 from __future__ import annotations
@@ -26,14 +27,13 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.db.models import QuerySet
-from django.db.models.functions import Lower
 from django.utils import timezone
 
 from gdpr.batching import chunked
 from gdpr.models import ObjectType
 from gdpr.outbox import queue_deletions
 from gdpr.policy import eligible_customers, eligible_orders
-from shop.models import Customer, Order
+from shop.models import Customer, CustomerEmail, Order, email_key
 
 # Keeps IN lists well under every backend's bound-parameter limit.
 CHUNK = 500
@@ -45,7 +45,7 @@ class Scope:
 
     customers: list[int]  # these customers and all their orders
     orders: list[int]  # these orders
-    emails: list[str]  # the guest orders placed with these (lower-cased) emails
+    emails: list[str]  # the guest orders placed with these email keys (`shop.models.email_key`)
 
     @classmethod
     def around(
@@ -57,15 +57,15 @@ class Scope:
         stored_emails: bool = True,
     ) -> Scope:
         """The scope of a write to these customers, these orders, and customers getting these
-        emails. `stored_emails`: the customers' emails as stored count too (read it before the
-        write); off for a write that changes neither the customers nor their consent (orders)."""
+        emails. `stored_emails`: every email the customers have had counts too (their history
+        and current email, read before the write); off for a write that changes neither the
+        customers nor their consent (orders)."""
         customers = sorted(set(customer_ids))
-        found = {e.lower() for e in emails if e}
+        found = {email_key(e) for e in emails} - {""}
         for batch in chunked(customers if stored_emails else [], CHUNK):
+            found.update(CustomerEmail.objects.filter(customer_id__in=batch).values_list("email_key", flat=True))
             found.update(
-                Customer.objects.filter(pk__in=batch)
-                .exclude(email="")
-                .values_list(Lower("email"), flat=True)
+                Customer.objects.filter(pk__in=batch).exclude(email_key="").values_list("email_key", flat=True)
             )
         return cls(customers, sorted(set(order_ids)), sorted(found))
 
@@ -87,8 +87,8 @@ class Membership:
         for batch in chunked(scope.orders, CHUNK):
             found.orders.update(_ids(orders.filter(pk__in=batch)))
         for batch in chunked(scope.emails, CHUNK):
-            # Matches the partial index `order_guest_email_lower` (shop.models.Order).
-            guests = orders.alias(email_lower=Lower("email")).filter(customer__isnull=True, email_lower__in=batch)
+            # A seek on the index `order_email_key` (shop.models.Order).
+            guests = orders.filter(customer__isnull=True, email_key__in=batch)
             found.orders.update(_ids(guests))
         return found
 

@@ -12,8 +12,10 @@ filters again. The rule (DESIGN.md, "GDPR policy"):
 * An erased customer is never eligible.
 * An order is eligible when it was placed within the window, is not erased, and its customer is
   eligible; a guest order (no customer) only under `personalisation`, by the terms accepted at
-  checkout, and not when a customer with the same email (case-insensitive) has objected: the
-  objection covers the person, and Clerk links orders to people by email.
+  checkout, and not when a customer who has ever had its email (`shop.models.email_key`:
+  casefold) has objected: the objection covers the person, and Clerk links orders by email.
+* "Recent" and the window are bounded by now: a time more than `FUTURE_SLACK` ahead (a
+  registration, an order) makes nothing recent, and such an order is outside the window.
 * "Latest record" is by `at`; on a tie a withdrawal wins (fail closed), then the later id.
 
 Everything is computed in the database: the clauses are named `Q` objects over annotations,
@@ -30,7 +32,10 @@ from django.db.models import (
     BooleanField,
     Case,
     CharField,
+    DateTimeField,
     Exists,
+    F,
+    Func,
     OuterRef,
     Q,
     QuerySet,
@@ -38,18 +43,30 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Lower
-from django.db.models.lookups import IsNull
+from django.db.models.lookups import IsNull, LessThanOrEqual
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from gdpr.models import ConsentRecord, Purpose
-from shop.models import Customer, Order
+from shop.models import Customer, CustomerEmail, Order
 
 PERSONALISATION = "personalisation"
 MARKETING = "marketing"
 DATA_PURPOSES = (PERSONALISATION, MARKETING)
 EARLIEST = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+# How far ahead of now a time may lie and still count (clocks differ, time zones get mixed up).
+# Later than that it is a mistake in the data, and must not keep a person in the feeds until then.
+FUTURE_SLACK = dt.timedelta(days=1)
+
+
+class Unindexed(Func):
+    """A column's value, which SQLite answers without its index (`+column`); itself elsewhere."""
+
+    template = "%(expressions)s"
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return self.as_sql(compiler, connection, template="+%(expressions)s", **extra_context)
 
 
 @dataclass(frozen=True)
@@ -66,6 +83,20 @@ class PolicyContext:
             return self.now - dt.timedelta(days=self.recent_days)
         except OverflowError:  # a window reaching before year 1 (gdpr.E003 refuses it at deploy)
             return EARLIEST
+
+    @property
+    def window_end(self) -> dt.datetime:
+        return self.now + FUTURE_SLACK
+
+    def in_window(self, field: str) -> Q:
+        """`field` lies within the window: from `window_start` to `window_end`.
+
+        The upper bound is `Unindexed`: with both bounds, SQLite reckons the range selective and
+        walks a feed's orders by `placed_at`, sorting the whole window for each page, where the
+        lower bound alone lets it walk them by id and stop at a page (PostgreSQL plans by its
+        statistics, and the wrapper changes nothing there)."""
+        column = Unindexed(F(field), output_field=DateTimeField())
+        return Q(**{f"{field}__gte": self.window_start}) & Q(LessThanOrEqual(column, self.window_end))
 
     @classmethod
     def current(cls, *, now: dt.datetime | None = None, purpose: str | None = None) -> PolicyContext:
@@ -106,9 +137,8 @@ def with_consent_state(customers: QuerySet[Customer]) -> QuerySet[Customer]:
 # --- the customer rule -------------------------------------------------------------------------
 def _customer_clauses(ctx: PolicyContext) -> dict[str, Q]:
     """The named clauses the customer rule is built from (over `with_consent_state`)."""
-    recent_order = Exists(
-        Order.objects.filter(customer_id=OuterRef("pk"), placed_at__gte=ctx.window_start)
-    )
+    recent_order = Exists(Order.objects.filter(ctx.in_window("placed_at"), customer_id=OuterRef("pk")))
+    future_order = Exists(Order.objects.filter(customer_id=OuterRef("pk"), placed_at__gt=ctx.window_end))
     return {
         # Erasure ends every ground for good.
         "not_erased": Q(erased_at__isnull=True),
@@ -120,8 +150,10 @@ def _customer_clauses(ctx: PolicyContext) -> dict[str, Q]:
         "no_sharing_record": Q(sharing_consent__isnull=True),
         # Covered by contract: registered and accepted the shop's terms.
         "contract": Q(registered_at__isnull=False, terms_accepted_at__isnull=False),
-        # Recent data: registered, or ordered, within the window.
-        "recent": Q(registered_at__gte=ctx.window_start) | Q(recent_order),
+        # Recent data: registered, or ordered, within the window (never later than now + a day).
+        "recent": ctx.in_window("registered_at") | Q(recent_order),
+        # Dated in the future: no ground, but the admin says why (`Reason.CONTRACT_FUTURE`).
+        "future": Q(registered_at__gt=ctx.window_end) | Q(future_order),
     }
 
 
@@ -151,19 +183,17 @@ def eligible_customers(
 
 # --- the order rule ----------------------------------------------------------------------------
 def guest_of_an_objector() -> Exists:
-    """True for a guest order whose email (any case) is that of a customer who objected.
+    """True for a guest order whose email key is one that a customer who objected has had.
 
-    Per guest order, a seek on the customers' `Lower("email")` index (`shop.models.Customer`)
-    and, per customer found, the "latest sharing record" seek. A blank email links to nobody
-    (erased customers have one).
+    Per guest order, a seek on the email history's `(email_key, customer)` index
+    (`shop.models.CustomerEmail`) and, per customer found, the "latest sharing record" seek.
+    A blank key links to nobody (the history holds none; erasure deletes a person's history).
     """
     return Exists(
-        Customer.objects.alias(
-            email_lower=Lower("email"),
-            sharing_consent=latest_consent(Purpose.THIRD_PARTY_SHARING),
+        CustomerEmail.objects.alias(
+            sharing_consent=latest_consent(Purpose.THIRD_PARTY_SHARING, customer_ref="customer_id"),
         )
-        .filter(email_lower=Lower(OuterRef("email")), sharing_consent=False)
-        .exclude(email="")
+        .filter(email_key=OuterRef("email_key"), sharing_consent=False)
         # Only guest orders are concerned (a registered order follows its own customer). Said
         # here, inside the probe, it also keeps PostgreSQL from swapping the per-row index seek
         # for a hash of every objector, which would compute the consent state of every customer
@@ -181,7 +211,7 @@ def order_eligibility_q(ctx: PolicyContext) -> Q:
     database evaluate the whole customer rule for every page of the orders feed. The customer's
     recency is implied: an order inside the window is itself a recent order of its customer.
     """
-    in_window = Q(placed_at__gte=ctx.window_start)
+    in_window = ctx.in_window("placed_at")
     not_erased = Q(erased_at__isnull=True)
     customer_explicit = Q(customer_sharing_consent=True)
     customer_contract = (
@@ -226,6 +256,7 @@ class Reason:
     NO_CONTRACT = "no_contract"
     CONTRACT_RECENT = "contract_recent"
     CONTRACT_STALE = "contract_stale"
+    CONTRACT_FUTURE = "contract_future"
 
     IN_FEED = frozenset({EXPLICIT_CONSENT, CONTRACT_RECENT})
 
@@ -238,6 +269,7 @@ REASON_LABELS = {
     Reason.NO_CONTRACT: _("no contract: not registered or terms not accepted"),
     Reason.CONTRACT_RECENT: _("contract, recent data"),
     Reason.CONTRACT_STALE: _("contract, but data older than %(days)s days"),
+    Reason.CONTRACT_FUTURE: _("contract, but no recent data: its dates lie more than a day in the future"),
 }
 
 
@@ -262,6 +294,7 @@ def _reason_case(ctx: PolicyContext) -> Case:
         whens += [
             When(~c["contract"], then=Value(Reason.NO_CONTRACT)),
             When(c["recent"], then=Value(Reason.CONTRACT_RECENT)),
+            When(c["future"], then=Value(Reason.CONTRACT_FUTURE)),
         ]
     return Case(*whens, default=Value(Reason.CONTRACT_STALE), output_field=CharField())
 

@@ -8,10 +8,14 @@ here moves it to now (`FeedObjectAdmin.save_related`): when the form or any inli
 (a category membership, an order line), not on a save that changed nothing. Moving a category
 to another parent also moves the `updated_at` of the old and the new parent, whose feed objects
 list their subcategories. Lists never count a million rows (`show_full_result_count = False`).
+
+An erased order, and any order of an erased customer, is read-only: nothing may type an erased
+person's data back (a POST is refused). No order can be given to an erased customer.
 """
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 from django.db import models
 from django.db.models import Count
@@ -130,8 +134,26 @@ class GuestOrderFilter(admin.SimpleListFilter):
         return queryset
 
 
+class OrderForm(forms.ModelForm):
+    def clean_customer(self):
+        customer = self.cleaned_data.get("customer")
+        if customer is not None and customer.erased_at is not None:
+            raise forms.ValidationError(
+                _("Customer %(id)s was erased (right to erasure): no order can be given to them."),
+                code="erased_customer",
+                params={"id": customer.pk},
+            )
+        return customer
+
+
+def erased_person(order: Order) -> bool:
+    """The order, or its customer, was erased: an erased person's data must never come back."""
+    return order.erased_at is not None or (order.customer is not None and order.customer.erased_at is not None)
+
+
 @admin.register(Order)
 class OrderAdmin(FeedObjectAdmin):
+    form = OrderForm
     list_display = ("id", "customer_id", "buyer", "placed_at", "line_count", "terms_accepted_at", "erased_at", "updated_at")
     list_filter = (GuestOrderFilter, "placed_at", ("erased_at", admin.EmptyFieldListFilter), "updated_at")
     search_fields = ("=id", "=customer__id", "email")
@@ -147,6 +169,17 @@ class OrderAdmin(FeedObjectAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_lines=Count("lines"))
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and erased_person(obj):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        # The anonymous sales history stays.
+        if obj is not None and erased_person(obj):
+            return False
+        return super().has_delete_permission(request, obj)
 
     @admin.display(description=_("lines"), ordering="_lines")
     def line_count(self, obj: Order) -> int:

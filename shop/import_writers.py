@@ -2,7 +2,9 @@
 
 One writer per type says which model and columns it writes, what else the feeds show of an
 object (its relation: category membership, subcategories, order lines) and how to read that back,
-and what refuses an object once its stored row is known (erased people, unknown customers). The
+what refuses an object once its stored row is known (unknown customers), and which objects stay
+erased (an erased customer or order, an order of an erased customer: nothing of the row is
+written, not even its dates, and the import reports it and counts it as kept erased). The
 base class does the batch: read the stored rows of the batch's ids and their fingerprints (a
 canonical form of what the feeds show), sort the objects into created, updated and unchanged,
 upsert the created and updated ones in one statement (`shop.bulk`), rewrite the relations that
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -33,7 +35,7 @@ from django.utils import timezone
 
 from shop.bulk import fetch_grouped, fetch_rows, insert_rows, upsert_rows
 from shop.importfile import Outline
-from shop.models import Category, Customer, Order, OrderLine, Page, Product, ProductCategory
+from shop.models import Category, Customer, Order, OrderLine, Page, Product, ProductCategory, email_key, record_emails
 from shop.validation import CleanObject, OrderLineData, Problem
 
 if TYPE_CHECKING:
@@ -48,12 +50,14 @@ class TypeCounts:
     updated: int = 0
     unchanged: int = 0
     rejected: int = 0
+    kept_erased: int = 0  # rows of erased people: not written, not rejected either
 
     def add(self, other: TypeCounts) -> None:
         self.created += other.created
         self.updated += other.updated
         self.unchanged += other.unchanged
         self.rejected += other.rejected
+        self.kept_erased += other.kept_erased
 
 
 def _canonical_json(value: Any) -> bytes:
@@ -72,6 +76,15 @@ class _Stored:
 class _BatchOutcome:
     counts: TypeCounts = field(default_factory=TypeCounts)
     rejections: list[tuple[str, int, list[Problem]]] = field(default_factory=list)  # (where, id, why)
+    kept_erased: list[tuple[str, str]] = field(default_factory=list)  # (where, why)
+
+
+def _email_key(row: dict[str, Any]) -> str:
+    return email_key(row["email"])
+
+
+def _erased_message(what: str) -> str:
+    return f"{what} was erased (right to erasure): personal data not restored"
 
 
 class _Writer:
@@ -82,6 +95,7 @@ class _Writer:
     columns: ClassVar[tuple[str, ...]]
     json_columns: ClassVar[frozenset[str]] = frozenset()
     stored_extra: ClassVar[tuple[str, ...]] = ()  # more stored columns read, never compared
+    derived: ClassVar[tuple[tuple[str, Callable[[dict[str, Any]], Any]], ...]] = ()  # (column, from the row)
     empty_relation: ClassVar[Any] = None  # the relation of a stored row that has none
 
     def __init__(self, *, counts: TypeCounts, reporter: Reporter, ledger: ConsentLedger | None):
@@ -114,6 +128,10 @@ class _Writer:
 
     def refuse(self, clean: CleanObject, stored: _Stored | None) -> Problem | None:
         """A reason not to write this object, found once the stored row is known."""
+        return None
+
+    def erased(self, clean: CleanObject, stored: _Stored | None) -> str | None:
+        """Why this object stays erased (it is neither written nor rejected), or None."""
         return None
 
     def write_relations(self, fresh: list[CleanObject], changed: list[CleanObject]) -> None:
@@ -176,6 +194,8 @@ class _Writer:
         self.counts.add(outcome.counts)
         for where, oid, problems in outcome.rejections:
             self.reporter.rejected(self.type_name, where, oid, problems)
+        for where, why in outcome.kept_erased:
+            self.reporter.warning(f"{self.type_name} at {where}: {why}")
         self.after_commit(accepted)
 
     def _write(self, batch: list[tuple[str, CleanObject]]) -> tuple[_BatchOutcome, list[CleanObject]]:
@@ -185,11 +205,17 @@ class _Writer:
         stored = self.stored([clean.id for _, clean in batch])
         accepted: list[CleanObject] = []
         for where, clean in batch:
+            why = self.erased(clean, stored.get(clean.id))
+            if why is not None:
+                outcome.counts.kept_erased += 1
+                outcome.kept_erased.append((where, why))
+                continue
             problem = self.refuse(clean, stored.get(clean.id))
             if problem is not None:
                 outcome.counts.rejected += 1
                 outcome.rejections.append((where, clean.id, [problem]))
             else:
+                clean.row.update({name: derive(clean.row) for name, derive in self.derived})
                 accepted.append(clean)
         rows: list[tuple] = []
         fresh: list[CleanObject] = []
@@ -360,18 +386,15 @@ class _CustomerWriter(_Writer):
     model = Customer
     type_name = "customers"
     columns = (
-        "name", "email", "zip", "gender", "age", "birth_date", "is_b2b", "registered_at",
+        "name", "email", "email_key", "zip", "gender", "age", "birth_date", "is_b2b", "registered_at",
         "terms_accepted_at",
     )
     stored_extra = ("erased_at",)
+    derived = (("email_key", _email_key),)
 
-    def refuse(self, clean: CleanObject, stored: _Stored | None) -> Problem | None:
+    def erased(self, clean: CleanObject, stored: _Stored | None) -> str | None:
         if stored is not None and stored.erased_at is not None:
-            return Problem(
-                "",
-                f"customer {clean.id} was erased on {stored.erased_at:%Y-%m-%d}: "
-                "an import never brings erased personal data back",
-            )
+            return _erased_message(f"customer {clean.id}")
         return None
 
     def guard(self, batch: list[CleanObject], stored: dict[int, _Stored]) -> AbstractContextManager[FeedGuard | None]:
@@ -389,6 +412,8 @@ class _CustomerWriter(_Writer):
         outcome: _BatchOutcome,
         feeds: FeedGuard | None,
     ) -> None:
+        # Every email a customer has had: an objection or an erasure follows the person.
+        record_emails([(c.id, c.row["email"]) for c in batch if c.id in written], at=now)
         ledger = self.ledger
         consents = [(c.id, consent) for c in batch for consent in c.consents]
         changed = ledger.append(consents) if ledger is not None and consents else set()
@@ -411,9 +436,10 @@ class _CustomerWriter(_Writer):
 class _OrderWriter(_Writer):
     model = Order
     type_name = "orders"
-    columns = ("customer_id", "email", "placed_at", "terms_accepted_at")
+    columns = ("customer_id", "email", "email_key", "placed_at", "terms_accepted_at")
     stored_extra = ("erased_at", "customer_id")
     empty_relation = ()
+    derived = (("email_key", _email_key),)
 
     def relation(self, clean: CleanObject) -> tuple[OrderLineData, ...]:
         return clean.lines
@@ -429,11 +455,18 @@ class _OrderWriter(_Writer):
 
     def prefetch(self, objects: list[CleanObject]) -> None:
         wanted = {c.row["customer_id"] for c in objects} - {None}
-        self._customers = set(Customer.objects.filter(pk__in=wanted).values_list("pk", flat=True))
+        found = Customer.objects.filter(pk__in=wanted).values_list("pk", "erased_at")
+        self._customers = {pk: erased_at is not None for pk, erased_at in found}
+
+    def erased(self, clean: CleanObject, stored: _Stored | None) -> str | None:
+        if stored is not None and stored.erased_at is not None:
+            return _erased_message(f"order {clean.id}")
+        customer_id = clean.row["customer_id"]
+        if self._customers.get(customer_id):
+            return _erased_message(f"its customer {customer_id}")
+        return None
 
     def refuse(self, clean: CleanObject, stored: _Stored | None) -> Problem | None:
-        if stored is not None and stored.erased_at is not None:
-            return Problem("", f"order {clean.id} was erased: an import never brings erased personal data back")
         customer_id = clean.row["customer_id"]
         if customer_id is not None and customer_id not in self._customers:
             return Problem(

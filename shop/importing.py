@@ -32,7 +32,9 @@ How it writes (DESIGN.md, "Data in"):
   written. The tree is checked first, over the whole file: a subcategory that is neither in the
   file nor in the shop, a category listed under two parents, or a cycle rejects the listing
   category. A category that loses or gains a child has changed (its feed object lists them).
-* Erased customers and orders are never brought back: such rows are rejected.
+* Erased customers and orders are never brought back: a row of an erased customer, of an erased
+  order or of an order of an erased customer is not written at all (the row stays erased) and is
+  reported as a warning and counted as "kept erased", not rejected: the shop keeps sending it.
 * Consents are appended to the consent ledger, which lives in `gdpr` (shop must not import it):
   the caller passes a `ConsentLedger` (`gdpr.importing.LedgerForImport`). Without one, customers
   carrying consents are rejected. A customer whose consent state the import changed has changed
@@ -117,11 +119,12 @@ class ImportResult:
         return sum(c.rejected for c in self.counts.values())
 
     def summary(self) -> str:
-        """One line: created / updated / unchanged / rejected per type."""
+        """One line: created / updated / unchanged / rejected (/ kept erased) per type."""
         if not self.counts:
             return "nothing to import"
         parts = [
             f"{name} {c.created} created, {c.updated} updated, {c.unchanged} unchanged, {c.rejected} rejected"
+            + (f", {c.kept_erased} kept erased" if c.kept_erased else "")
             for name, c in self.counts.items()
         ]
         return "; ".join(parts)

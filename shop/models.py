@@ -16,7 +16,6 @@ import orjson
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -52,6 +51,17 @@ def validate_translations(value: object) -> None:
             )
 
 
+def email_key(email: str | None) -> str:
+    """The key that decides whether two emails are one person's: stripped and Unicode-casefolded
+    in Python (ß and ss, É and é are one), never by the database's LOWER(), which differs between
+    SQLite (ASCII only) and PostgreSQL. "" for no email: a blank key links to nobody."""
+    return (email or "").strip().casefold()
+
+
+# casefold() may lengthen a text ("ß" -> "ss", "ﬃ" -> "ffi"): three times an email's 254.
+EMAIL_KEY_LENGTH = 762
+
+
 class FastJSONField(models.JSONField):
     """A JSONField read with orjson: a feed page decodes two per row (attributes and
     translations), and the standard library's decoder was a tenth of a page's time."""
@@ -81,6 +91,20 @@ class FeedObject(models.Model):
 
     def __str__(self) -> str:
         return f"{type(self).__name__} {self.pk}"
+
+
+class EmailKeyed(models.Model):
+    """A row with `email` and its `email_key`: `save()` keeps the key (bulk writes set it)."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs) -> None:
+        self.email_key = email_key(self.email)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "email" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "email_key"}
+        super().save(*args, **kwargs)
 
 
 class Translatable(models.Model):
@@ -191,9 +215,11 @@ class Page(FeedObject, Translatable):
         return self.title
 
 
-class Customer(FeedObject):
+class Customer(EmailKeyed, FeedObject):
     name = models.CharField(_("name"), max_length=255, blank=True)
     email = models.EmailField(_("email"), max_length=254, blank=True, db_index=True)
+    # `email_key(email)`, kept by every write that sets `email` (`save()`, the importer, erasure).
+    email_key = models.CharField(_("email key"), max_length=EMAIL_KEY_LENGTH, blank=True, editable=False)
     zip = models.CharField(_("zip"), max_length=20, blank=True)
     gender = models.CharField(_("gender"), max_length=20, blank=True)
     birth_date = models.DateField(_("birth date"), null=True, blank=True)
@@ -215,16 +241,61 @@ class Customer(FeedObject):
         verbose_name_plural = _("customers")
         ordering = ["id"]
         indexes = [
-            # The GDPR policy finds the customer behind a guest order's email, in any case
-            # (an objector's guest orders stay out of the feeds).
-            models.Index(Lower("email"), name="customer_email_lower"),
+            # Erasure by email finds every customer with the key.
+            models.Index(fields=["email_key"], name="customer_email_key"),
         ]
 
     def __str__(self) -> str:
         return f"{self.name or _('customer')} ({self.pk})"
 
+    def save(self, *args, **kwargs) -> None:
+        super().save(*args, **kwargs)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "email" in update_fields:
+            record_emails([(self.pk, self.email)])
 
-class Order(FeedObject):
+
+class CustomerEmail(models.Model):
+    """Every email a customer has had, in each spelling: an objection or an erasure follows the
+    person to the guest orders placed with any of them (`gdpr.policy.guest_of_an_objector`).
+
+    Personal data: erasure deletes the person's rows (after erasing every order they cover).
+    """
+
+    customer = models.ForeignKey(
+        Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="email_history"
+    )
+    email = models.EmailField(_("email"), max_length=254)
+    email_key = models.CharField(_("email key"), max_length=EMAIL_KEY_LENGTH)
+    first_seen = models.DateTimeField(_("first seen"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("customer email")
+        verbose_name_plural = _("customer emails")
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "email"], name="unique_customer_email"),
+        ]
+        indexes = [
+            # Per guest order, the seek for the customers who have had its key.
+            models.Index(fields=["email_key", "customer"], name="customer_email_history_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__} {self.pk}"
+
+
+def record_emails(pairs: list[tuple[int, str]], *, at=None) -> None:
+    """Add (customer id, email) to the customers' email history; blanks and known ones are skipped."""
+    rows = [
+        CustomerEmail(customer_id=pk, email=email, email_key=email_key(email), first_seen=at or timezone.now())
+        for pk, email in pairs
+        if email_key(email)
+    ]
+    if rows:
+        CustomerEmail.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+
+
+class Order(EmailKeyed, FeedObject):
     customer = models.ForeignKey(
         Customer,
         verbose_name=_("customer"),
@@ -235,6 +306,7 @@ class Order(FeedObject):
         help_text=_("Empty for a guest order."),
     )
     email = models.EmailField(_("email"), max_length=254, blank=True, db_index=True)
+    email_key = models.CharField(_("email key"), max_length=EMAIL_KEY_LENGTH, blank=True, editable=False)
     placed_at = models.DateTimeField(_("placed at"))
     terms_accepted_at = models.DateTimeField(
         _("terms accepted at checkout"), null=True, blank=True
@@ -249,11 +321,10 @@ class Order(FeedObject):
             # The policy's "last order" per customer and the window on placed_at.
             models.Index(fields=["customer", "placed_at"], name="order_customer_placed"),
             models.Index(fields=["placed_at"], name="order_placed"),
-            # The guest orders of an email, in any case: those whose eligibility follows a
-            # customer's objection (gdpr.membership), read when that customer's consent changes.
-            models.Index(
-                Lower("email"), name="order_guest_email_lower", condition=models.Q(customer__isnull=True)
-            ),
+            # The orders of an email, in any case: every one for erasure by email, the guest ones
+            # whose eligibility follows a customer's objection (gdpr.membership). One index for
+            # both (not a partial one for guests): few orders share a key, and a write keeps one.
+            models.Index(fields=["email_key"], name="order_email_key"),
         ]
 
 

@@ -11,6 +11,19 @@ from dataclasses import dataclass, field
 
 SHARING = "third_party_sharing"
 MARKETING = "marketing"
+# DESIGN.md: "a time more than a day in the future" makes nothing recent.
+FUTURE_SLACK = dt.timedelta(days=1)
+
+
+def same_email(a: str, b: str) -> bool:
+    """One person's email: compared for every letter as Python's str.casefold() does; a blank
+    email is nobody's."""
+    a, b = a.strip().casefold(), b.strip().casefold()
+    return bool(a) and a == b
+
+
+def in_window(t: dt.datetime, *, now: dt.datetime, days: int) -> bool:
+    return now - dt.timedelta(days=days) <= t <= now + FUTURE_SLACK
 
 
 @dataclass
@@ -29,6 +42,12 @@ class Person:
     erased: bool
     email: str = ""
     consents: list[Consent] = field(default_factory=list)
+    previous_emails: list[str] = field(default_factory=list)  # the emails it had before `email`
+
+    @property
+    def emails(self) -> list[str]:
+        """Every email the person has had; an erased person has none left to link."""
+        return [] if self.erased else [*self.previous_emails, self.email]
 
 
 @dataclass
@@ -50,7 +69,6 @@ def latest_state(person: Person, purpose: str) -> bool | None:
 
 
 def customer_in_feed(p: Person, purchases: list[Purchase], *, now, purpose, days) -> bool:
-    window_start = now - dt.timedelta(days=days)
     if p.erased:
         return False
     sharing = latest_state(p, SHARING)
@@ -62,8 +80,10 @@ def customer_in_feed(p: Person, purchases: list[Purchase], *, now, purpose, days
         return False  # marketing needs explicit consent
     if p.registered_at is None or p.terms_accepted_at is None:
         return False  # no contract
-    last_order = max((o.placed_at for o in purchases if o.customer is p), default=None)
-    return p.registered_at >= window_start or (last_order is not None and last_order >= window_start)
+    # Recent: registered or ordered within the window, and never later than a day from now.
+    return in_window(p.registered_at, now=now, days=days) or any(
+        in_window(o.placed_at, now=now, days=days) for o in purchases if o.customer is p
+    )
 
 
 def objected(p: Person) -> bool:
@@ -71,12 +91,12 @@ def objected(p: Person) -> bool:
 
 
 def order_in_feed(o: Purchase, purchases: list[Purchase], *, people: list[Person], now, purpose, days) -> bool:
-    if o.erased or o.placed_at < now - dt.timedelta(days=days):
+    if o.erased or not in_window(o.placed_at, now=now, days=days):
         return False
     if o.customer is None:
         # A guest order counts by the checkout terms, unless the person behind its email (a
-        # customer with that email, in any case) objected: the objection covers the person.
-        same_person = [p for p in people if o.email and p.email.lower() == o.email.lower()]
+        # customer who has ever had it, casefolded) objected: the objection covers the person.
+        same_person = [p for p in people if any(same_email(e, o.email) for e in p.emails)]
         return (
             purpose == "personalisation"
             and o.terms_accepted_at is not None

@@ -136,8 +136,9 @@ class FeedsMatchTheIndependentRule(TestCase):
         for i, spec in enumerate(world["customers"], start=1):
             registered = ago(spec["registered"]) if spec["registered"] is not None else None
             terms = ago(1) if spec["terms"] else None
-            person = oracle.Person(i, registered, terms, spec["erased"], spec["email"])
-            Customer.objects.create(id=i, name=f"C{i}", email=spec["email"], registered_at=registered,
+            email = "" if spec["erased"] else spec["email"]  # erasure blanks it and its history
+            person = oracle.Person(i, registered, terms, spec["erased"], email)
+            Customer.objects.create(id=i, name=f"C{i}", email=email, registered_at=registered,
                                     terms_accepted_at=terms, erased_at=now if spec["erased"] else None)
             for purpose_name, granted, offset in spec["consents"]:
                 seq += 1

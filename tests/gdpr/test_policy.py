@@ -12,9 +12,9 @@ from django.utils import timezone
 from feeds.params import FeedParams
 from feeds.stream import feed_chunks
 from gdpr.ledger import record_consent
-from gdpr.models import Purpose, Source
+from gdpr.models import ConsentRecord, Purpose, Source
 from gdpr.policy import PolicyContext, eligibility_reason, eligible_customers, eligible_orders, with_eligibility
-from shop.models import Customer, Order
+from shop.models import Customer, Order, email_key, record_emails
 from tests.factories import ConsentRecordFactory, CustomerFactory, OrderFactory
 
 pytestmark = pytest.mark.django_db
@@ -187,22 +187,31 @@ def test_a_blank_email_links_a_guest_order_to_nobody():
     assert list(eligible_orders()) == [guest]
 
 
-def test_the_guest_objection_probe_seeks_the_lowercase_email_index():
-    """Per guest order, one seek on `customer_email_lower`: never a scan (or, on PostgreSQL, a
-    hash) of every customer and their consent state on each feed page."""
+def test_the_guest_objection_probe_seeks_the_email_history_index():
+    """Per guest order, one seek on `customer_email_history_key`: never a scan (or, on
+    PostgreSQL, a hash) of every customer and their consent state on each feed page; and the
+    page walks the orders by id (the window's upper bound must not make SQLite sort them)."""
     now = timezone.now()
     Customer.objects.bulk_create(
         Customer(id=i, name=f"C{i}", email=f"Person{i}@Example.com", registered_at=now, terms_accepted_at=now)
         for i in range(1, 3001)
     )
+    record_emails([(i, f"Person{i}@Example.com") for i in range(1, 3001)])
+    ConsentRecord.objects.bulk_create(
+        ConsentRecord(customer_id=i, purpose=Purpose.THIRD_PARTY_SHARING, granted=bool(i % 3), at=now,
+                      source=Source.IMPORT)
+        for i in range(1, 3001)
+    )
     Order.objects.bulk_create(
-        Order(id=i, customer_id=None if i % 2 else i, email=f"person{i}@example.com", placed_at=now,
-              terms_accepted_at=now)
+        Order(id=i, customer_id=None if i % 2 else i, email=f"person{i}@example.com",
+              email_key=email_key(f"person{i}@example.com"), placed_at=now, terms_accepted_at=now)
         for i in range(1, 3001)
     )
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("ANALYZE shop_customer, shop_order, gdpr_consentrecord")
+            cursor.execute("ANALYZE shop_customer, shop_customeremail, shop_order, gdpr_consentrecord")
     plan = eligible_orders(now=now).order_by("pk").values("pk")[:100].explain()
-    assert "customer_email_lower" in plan
+    assert "customer_email_history_key" in plan
     assert "hashed" not in plan.lower()
+    assert ("shop_order_pkey" if connection.vendor == "postgresql" else "sqlite_autoindex_shop_order_1") in plan
+    assert "TEMP B-TREE FOR ORDER BY" not in plan

@@ -18,8 +18,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         who = parser.add_mutually_exclusive_group(required=True)
-        who.add_argument("--email", help="every customer and order with this email (any case)")
-        who.add_argument("--customer", type=int, help="one customer id (and orders with its email)")
+        who.add_argument(
+            "--email",
+            help="every customer who has or had this email (any case), and every order placed with any of their emails",
+        )
+        who.add_argument(
+            "--customer", type=int, help="one customer id (and every order placed with any email they have had)"
+        )
         parser.add_argument("--reference", default="", help="ticket/request number for the audit trail")
         parser.add_argument("--by", default=None, help="username of the staff member carrying it out")
 
