@@ -34,7 +34,7 @@ from django.utils import timezone
 from shop.bulk import fetch_grouped, fetch_rows, insert_rows, upsert_rows
 from shop.importfile import Outline
 from shop.models import Category, Customer, Order, OrderLine, Page, Product, ProductCategory
-from shop.validation import CleanObject, OrderLineData, Problem
+from shop.validation import CleanObject, OrderLineData, Problem, subscribed_problem
 
 if TYPE_CHECKING:
     from shop.importing import ConsentLedger, FeedGuard, Reporter
@@ -365,6 +365,12 @@ class _CustomerWriter(_Writer):
     )
     stored_extra = ("erased_at",)
 
+    def prefetch(self, objects: list[CleanObject]) -> None:
+        # A claimed `subscribed` is checked against the ledger, inside the batch's transaction.
+        claimed = {c.id: c.consents for c in objects if c.subscribed is not None}
+        ledger = self.ledger
+        self._marketing = ledger.marketing_after(claimed) if claimed and ledger is not None else {}
+
     def refuse(self, clean: CleanObject, stored: _Stored | None) -> Problem | None:
         if stored is not None and stored.erased_at is not None:
             return Problem(
@@ -372,6 +378,8 @@ class _CustomerWriter(_Writer):
                 f"customer {clean.id} was erased on {stored.erased_at:%Y-%m-%d}: "
                 "an import never brings erased personal data back",
             )
+        if clean.subscribed is not None:
+            return subscribed_problem(clean.subscribed, self._marketing.get(clean.id))
         return None
 
     def guard(self, batch: list[CleanObject], stored: dict[int, _Stored]) -> AbstractContextManager[FeedGuard | None]:
