@@ -76,7 +76,7 @@ class ExactPriceField(models.DecimalField):
     one would still be stored exactly, only not ordered among negatives).
     """
 
-    default_validators = [MinValueValidator(Decimal(0))]
+    default_validators = (MinValueValidator(Decimal(0)),)
 
     def get_internal_type(self) -> str:
         # Not "DecimalField": SQLite's backend would read the column through a float.
