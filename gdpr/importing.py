@@ -77,18 +77,22 @@ class LedgerForImport:
     def marketing_after(self, consents: Mapping[int, Sequence[ConsentData]]) -> dict[int, bool | None]:
         customer_ids = sorted(consents)
         held = _held_records(customer_ids)
-        # (at, withdrawal): the greatest is the latest record; on a tie the withdrawal wins.
+        # (at, is a withdrawal): the greatest is the latest record; on a tie the withdrawal wins.
         latest: dict[int, tuple[dt.datetime, bool]] = {}
+
+        def note(customer_id: int, at: dt.datetime, granted: bool) -> None:
+            if customer_id not in latest or (at, not granted) > latest[customer_id]:
+                latest[customer_id] = (at, not granted)
+
         for (customer_id, purpose, granted, _source), records in held.items():
             if purpose == Purpose.MARKETING:
                 for at, _recorded in records:
-                    latest[customer_id] = max(latest.get(customer_id, (at, not granted)), (at, not granted))
+                    note(customer_id, at, granted)
         now = timezone.now()
         entries = ((cid, consent) for cid in customer_ids for consent in consents[cid])
         for customer_id, consent in _unheld(entries, held):
             if consent.purpose == Purpose.MARKETING:
-                key = (capped_at(consent.at, now), not consent.granted)  # stored as `append` will
-                latest[customer_id] = max(latest.get(customer_id, key), key)
+                note(customer_id, capped_at(consent.at, now), consent.granted)  # as `append` stores it
         return {cid: (not latest[cid][1] if cid in latest else None) for cid in customer_ids}
 
     def append(self, consents: Sequence[tuple[int, ConsentData]]) -> set[int]:

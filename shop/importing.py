@@ -36,8 +36,8 @@ How it writes (DESIGN.md, "Data in"):
 * Consents are appended to the consent ledger, which lives in `gdpr` (shop must not import it):
   the caller passes a `ConsentLedger` (`gdpr.importing.LedgerForImport`). Without one, customers
   carrying consents or `subscribed` are rejected; with one, a `subscribed` that disagrees with
-  the ledger (after the row's own consents) rejects the row. A customer whose consent state the import changed has changed
-  (it gets the file's `updated_at`, or the batch's time).
+  the ledger (after the row's own consents) rejects the row. A customer whose consent state the
+  import changed has changed (it gets the file's `updated_at`, or the batch's time).
 """
 
 from __future__ import annotations

@@ -39,8 +39,6 @@ from functools import cache
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.utils import timezone
-
 from shop.languages import base_language, known_languages
 from shop.models import ATTRIBUTE_NAME_RE, Category, Customer, Page, Product
 
@@ -122,7 +120,7 @@ class Rules:
 
     languages: Sequence[str] = ()
     consent_check: ConsentCheck | None = None
-    now: dt.datetime = field(default_factory=timezone.now)
+    now: dt.datetime = field(kw_only=True)  # the caller reads the clock once per run
     known: frozenset[str] = field(init=False)
     latest: dt.datetime = field(init=False)  # the latest time an object may carry
 
