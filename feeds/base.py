@@ -28,7 +28,6 @@ import math
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from decimal import Decimal
 from typing import Any, ClassVar
 
 import orjson
@@ -330,11 +329,6 @@ def attach_lists(
 def unix_time(moment: dt.datetime) -> int:
     """Integer unix seconds (Clerk's time type), rounded down."""
     return math.floor(moment.timestamp())
-
-
-def price(amount: Decimal) -> float:
-    """A price as a JSON number (Clerk wants numbers, not strings)."""
-    return float(amount)
 
 
 def age_on(birth_date: dt.date, today: dt.date) -> int | None:

@@ -12,7 +12,7 @@ from typing import Any
 from gdpr.policy import eligible_customers, eligible_orders
 from shop.models import Category, Customer, Order, OrderLine, Page, Product, ProductCategory
 
-from feeds.base import TRANSLATIONS, Feed, UnixTime, age_on, attach_lists, decode_json, json_text, price
+from feeds.base import TRANSLATIONS, Feed, UnixTime, age_on, attach_lists, decode_json, json_text
 
 
 class ProductFeed(Feed):
@@ -55,14 +55,14 @@ class ProductFeed(Feed):
             "name": name,
             # Required by Clerk: an empty description is "", never left out.
             "description": description,
-            "price": price(row["price"]),
+            "price": row["price"],  # a Decimal, written exactly (`feeds.encoding`)
             "image": image,
             "url": url,
             "categories": row["categories"],
             "created_at": row["created_unix"],
         }
         if row["list_price"] is not None:
-            obj["list_price"] = price(row["list_price"])
+            obj["list_price"] = row["list_price"]
         if row["brand"]:
             obj["brand"] = row["brand"]
         if row["index"] is False:
@@ -119,7 +119,7 @@ class OrderFeed(Feed):
             item=lambda _line_id, product_id, quantity, unit_price: {
                 "id": product_id,
                 "quantity": quantity,
-                "price": price(unit_price),
+                "price": unit_price,
             },
         )
 

@@ -1,7 +1,8 @@
 """Feed bodies as bytes: JSON arrays, NDJSON and the single feed's object, streamed with orjson.
 
 Objects are encoded one at a time and coalesced into chunks of about `CHUNK_SIZE` bytes, so
-memory stays constant whatever the feed's size.
+memory stays constant whatever the feed's size. A `Decimal` (a price) is written as a JSON number
+with exactly its digits (`exact_decimal`): a float would lose those past the 15th or so.
 
 A failure in the middle of a body must never leave something that parses as a complete feed:
 Clerk deletes what a feed omits. `guarded()` ends a failing body with `POISON`, which no JSON
@@ -12,6 +13,7 @@ line), then re-raises so the server aborts the connection instead of ending it c
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -27,13 +29,30 @@ CONTENT_TYPES = {JSON: "application/json", NDJSON: "application/x-ndjson"}
 POISON = b"\n<<< clerkfeeds: feed interrupted by a server error; discard this incomplete body >>>"
 
 
+def exact_decimal(value: Any) -> orjson.Fragment:
+    """orjson's `default`: a finite `Decimal` as a JSON number of exactly its digits, trailing
+    zeros dropped but one after the point kept (`200.0000` -> `200.0`, as a float reads)."""
+    if type(value) is not Decimal or not value.is_finite():
+        raise TypeError(f"cannot encode {type(value).__name__} {value!r} as JSON")
+    text = str(value)
+    if "E" in text:  # str() takes exponent notation for some exponents; JSON wants neither form
+        text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0")
+        if text[-1] == ".":
+            text += "0"
+    else:
+        text += ".0"
+    return orjson.Fragment(text)
+
+
 def json_array(objects: Iterable[dict[str, Any]]) -> Iterator[bytes]:
     """`[obj,obj,…]`, as pieces."""
     yield b"["
     separator = b""
     for obj in objects:
         yield separator
-        yield orjson.dumps(obj)
+        yield orjson.dumps(obj, default=exact_decimal)
         separator = b","
     yield b"]"
 
@@ -41,7 +60,7 @@ def json_array(objects: Iterable[dict[str, Any]]) -> Iterator[bytes]:
 def ndjson_lines(objects: Iterable[dict[str, Any]]) -> Iterator[bytes]:
     """One object per line, each line ended by a newline, as pieces."""
     for obj in objects:
-        yield orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
+        yield orjson.dumps(obj, default=exact_decimal, option=orjson.OPT_APPEND_NEWLINE)
 
 
 def single_feed(sections: Iterable[tuple[str, Iterable[dict[str, Any]]]], config: dict[str, Any]) -> Iterator[bytes]:

@@ -17,20 +17,23 @@ service (`shop.importing.ConsentLedger`):
   capped at its recording stands for the entry it was capped from. It returns the customers
   whose consent state (the latest record per purpose, `gdpr.policy`) changed; the importer gives
   them the file's `updated_at` or the import time, and the orders of customers whose sharing
-  consent changed get a new `updated_at` here (their eligibility follows it).
+  consent changed get a new `updated_at` here (their eligibility follows it);
+* `marketing_after` says what a customer's latest marketing record will be once `append` has
+  added the row's consents (the same records, the same order as `gdpr.policy.latest_consent`),
+  for the check of a customer's `subscribed`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 
 from django.utils import timezone
 
 from gdpr.batching import chunked
-from gdpr.ledger import MAX_CLOCK_SKEW, ConsentChange, record_consents
+from gdpr.ledger import MAX_CLOCK_SKEW, ConsentChange, capped_at, record_consents
 from gdpr.membership import CHUNK, track_feed_changes
 from gdpr.models import ConsentRecord, Purpose, Reason, Source
 from gdpr.policy import with_consent_state
@@ -71,25 +74,41 @@ class LedgerForImport:
             customer_ids, order_ids=guest_order_ids, stored_emails=False, reason=Reason.LEFT_FEED
         )
 
+    def marketing_after(self, consents: Mapping[int, Sequence[ConsentData]]) -> dict[int, bool | None]:
+        customer_ids = sorted(consents)
+        held = _held_records(customer_ids)
+        # (at, is a withdrawal): the greatest is the latest record; on a tie the withdrawal wins.
+        latest: dict[int, tuple[dt.datetime, bool]] = {}
+
+        def note(customer_id: int, at: dt.datetime, granted: bool) -> None:
+            if customer_id not in latest or (at, not granted) > latest[customer_id]:
+                latest[customer_id] = (at, not granted)
+
+        for (customer_id, purpose, granted, _source), records in held.items():
+            if purpose == Purpose.MARKETING:
+                for at, _recorded in records:
+                    note(customer_id, at, granted)
+        now = timezone.now()
+        entries = ((cid, consent) for cid in customer_ids for consent in consents[cid])
+        for customer_id, consent in _unheld(entries, held):
+            if consent.purpose == Purpose.MARKETING:
+                note(customer_id, capped_at(consent.at, now), consent.granted)  # as `append` stores it
+        return {cid: (not latest[cid][1] if cid in latest else None) for cid in customer_ids}
+
     def append(self, consents: Sequence[tuple[int, ConsentData]]) -> set[int]:
         customer_ids = sorted({customer_id for customer_id, _ in consents})
         held = _held_records(customer_ids)
-        changes: list[ConsentChange] = []
-        for customer_id, consent in consents:
-            key = (customer_id, consent.purpose, consent.granted, consent.source)
-            if _holds(held[key], consent.at):
-                continue
-            held[key].append((consent.at, None))
-            changes.append(
-                ConsentChange(
-                    customer_id=customer_id,
-                    purpose=consent.purpose,
-                    granted=consent.granted,
-                    at=consent.at,
-                    source=consent.source,
-                    evidence=consent.evidence,
-                )
+        changes = [
+            ConsentChange(
+                customer_id=customer_id,
+                purpose=consent.purpose,
+                granted=consent.granted,
+                at=consent.at,
+                source=consent.source,
+                evidence=consent.evidence,
             )
+            for customer_id, consent in _unheld(consents, held)
+        ]
         if not changes:
             return set()
         touched = sorted({c.customer_id for c in changes})
@@ -115,6 +134,17 @@ def _held_records(customer_ids: list[int]) -> defaultdict[RecordKey, Held]:
         for customer_id, purpose, granted, source, at, recorded_at in rows:
             held[(customer_id, purpose, granted, source)].append((at, recorded_at))
     return held
+
+
+def _unheld(
+    consents: Iterable[tuple[int, ConsentData]], held: defaultdict[RecordKey, Held]
+) -> Iterator[tuple[int, ConsentData]]:
+    """The entries the ledger does not hold yet, each once (`held` learns them as they pass)."""
+    for customer_id, consent in consents:
+        key = (customer_id, consent.purpose, consent.granted, consent.source)
+        if not _holds(held[key], consent.at):
+            held[key].append((consent.at, None))
+            yield customer_id, consent
 
 
 def _holds(records: Held, claimed: dt.datetime) -> bool:

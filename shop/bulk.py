@@ -42,12 +42,6 @@ def _binding_cursor():
         yield cursor
 
 
-def decimal_digits() -> int:
-    """How many significant digits of a decimal the database keeps exactly."""
-    # Django stores decimals on SQLite as doubles and reads them back with 15 digits.
-    return 15 if connection.vendor == "sqlite" else 18
-
-
 def _fields(model: type[Model], columns: Sequence[str]) -> list[Field]:
     return [model._meta.get_field(name) for name in columns]
 

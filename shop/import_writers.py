@@ -36,7 +36,7 @@ from django.utils import timezone
 from shop.bulk import fetch_grouped, fetch_rows, insert_rows, upsert_rows
 from shop.importfile import Outline
 from shop.models import Category, Customer, Order, OrderLine, Page, Product, ProductCategory, email_key, record_emails
-from shop.validation import CleanObject, OrderLineData, Problem
+from shop.validation import CleanObject, OrderLineData, Problem, subscribed_problem
 
 if TYPE_CHECKING:
     from shop.importing import ConsentLedger, FeedGuard, Reporter
@@ -395,6 +395,17 @@ class _CustomerWriter(_Writer):
     def erased(self, clean: CleanObject, stored: _Stored | None) -> str | None:
         if stored is not None and stored.erased_at is not None:
             return _erased_message(f"customer {clean.id}")
+        return None
+
+    def prefetch(self, objects: list[CleanObject]) -> None:
+        # A claimed `subscribed` is checked against the ledger, inside the batch's transaction.
+        claimed = {c.id: c.consents for c in objects if c.subscribed is not None}
+        ledger = self.ledger
+        self._marketing = ledger.marketing_after(claimed) if claimed and ledger is not None else {}
+
+    def refuse(self, clean: CleanObject, stored: _Stored | None) -> Problem | None:
+        if clean.subscribed is not None:
+            return subscribed_problem(clean.subscribed, self._marketing.get(clean.id))
         return None
 
     def guard(self, batch: list[CleanObject], stored: dict[int, _Stored]) -> AbstractContextManager[FeedGuard | None]:

@@ -37,8 +37,9 @@ How it writes (DESIGN.md, "Data in"):
   reported as a warning and counted as "kept erased", not rejected: the shop keeps sending it.
 * Consents are appended to the consent ledger, which lives in `gdpr` (shop must not import it):
   the caller passes a `ConsentLedger` (`gdpr.importing.LedgerForImport`). Without one, customers
-  carrying consents are rejected. A customer whose consent state the import changed has changed
-  (it gets the file's `updated_at`, or the batch's time).
+  carrying consents or `subscribed` are rejected; with one, a `subscribed` that disagrees with
+  the ledger (after the row's own consents) rejects the row. A customer whose consent state the
+  import changed has changed (it gets the file's `updated_at`, or the batch's time).
 """
 
 from __future__ import annotations
@@ -52,8 +53,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from django.conf import settings
+from django.utils import timezone
 
-from shop.bulk import decimal_digits
 from shop.import_writers import WRITERS, TypeCounts
 from shop.importfile import ImportFile, Item, Outline, collect_links
 from shop.validation import TYPES, CleanObject, ConsentCheck, ConsentData, Problem, Rules, object_id, validate
@@ -89,6 +90,10 @@ class ConsentLedger(Protocol):
 
     def append(self, consents: Sequence[tuple[int, ConsentData]]) -> set[int]:
         """Append the records the ledger lacks; return the customers whose consent state changed."""
+
+    def marketing_after(self, consents: Mapping[int, Sequence[ConsentData]]) -> dict[int, bool | None]:
+        """Per customer: their latest marketing record once their `consents` are appended, a
+        grant (True) or a withdrawal (False); None without any (a customer's `subscribed`)."""
 
 
 class Reporter(Protocol):
@@ -138,15 +143,16 @@ def import_file(
     ledger: ConsentLedger | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: ProgressFactory | None = None,
+    now: dt.datetime | None = None,
 ) -> ImportResult:
     """Import an opened file (see `shop.importfile`); raises `UnreadableFile` before writing
-    anything when the file cannot be imported at all."""
+    anything when the file cannot be imported at all. `now`: the run's clock (default: read once)."""
     on_read, bar = _bar(progress, "checking", None)
     try:
         outline = source.check(on_read)
     finally:
         bar.close()
-    importer = _Importer(reporter=reporter, ledger=ledger, batch_size=batch_size)
+    importer = _Importer(reporter=reporter, ledger=ledger, batch_size=batch_size, now=now)
     for type_name in outline.sections:
         on_read, bar = _bar(progress, type_name, outline.size)
         try:
@@ -162,6 +168,7 @@ def import_objects(
     reporter: Reporter,
     ledger: ConsentLedger | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    now: dt.datetime | None = None,
 ) -> ImportResult:
     """Import objects already in memory, `{type: [objects]}` (what `shop.demo` builds)."""
     unknown = set(sections) - set(TYPES)
@@ -171,7 +178,7 @@ def import_objects(
     materialised = {name: list(objs) for name, objs in sections.items()}
     for value in materialised.get("categories", ()):
         collect_links(outline.category_links, value)
-    importer = _Importer(reporter=reporter, ledger=ledger, batch_size=batch_size)
+    importer = _Importer(reporter=reporter, ledger=ledger, batch_size=batch_size, now=now)
     for type_name in outline.sections:
         items = (Item(f"index {i}", value) for i, value in enumerate(materialised[type_name]))
         importer.import_type(type_name, items, outline)
@@ -192,14 +199,14 @@ class _NoBar:
 
 # --- the engine --------------------------------------------------------------------------------
 class _Importer:
-    def __init__(self, *, reporter: Reporter, ledger: ConsentLedger | None, batch_size: int):
+    def __init__(self, *, reporter: Reporter, ledger: ConsentLedger | None, batch_size: int, now: dt.datetime | None):
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self.reporter = reporter
         self.ledger = ledger
         self.batch_size = batch_size
         check: ConsentCheck | None = ledger.check if ledger is not None else None
-        self.rules = Rules(languages=settings.CLERK_LANGUAGES, consent_check=check, price_digits=decimal_digits())
+        self.rules = Rules(languages=settings.CLERK_LANGUAGES, consent_check=check, now=now or timezone.now())
         self.result = ImportResult()
 
     def import_type(self, type_name: str, items: Iterator[Item], outline: Outline) -> None:

@@ -11,11 +11,12 @@ own modification time.
 from __future__ import annotations
 
 import re
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 import orjson
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
-from django.db import models
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import DataError, models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -73,6 +74,54 @@ class FastJSONField(models.JSONField):
             except orjson.JSONDecodeError:
                 return value  # as Django's own field does with a value it cannot decode
         return super().from_db_value(value, expression, connection)
+
+
+class ExactPriceField(models.DecimalField):
+    """A price held exactly on every database (a guide example has 16 significant digits).
+
+    PostgreSQL's numeric is exact. SQLite keeps a NUMERIC column as a double (about 15 digits),
+    so there the column is TEXT holding the decimal zero-padded to a fixed width
+    (`00000000001234.5000`): compared and sorted as text, it orders as the number does, so
+    lookups and ordering on it still work. Prices are never negative (the validator; a negative
+    one would still be stored exactly, only not ordered among negatives).
+    """
+
+    default_validators = (MinValueValidator(Decimal(0)),)
+
+    def get_internal_type(self) -> str:
+        # Not "DecimalField": SQLite's backend would read the column through a float.
+        return "ExactPriceField"
+
+    def db_type(self, connection) -> str:
+        if connection.vendor == "sqlite":
+            return "text"
+        return connection.data_types["DecimalField"] % self.db_type_parameters(connection)
+
+    def get_db_converters(self, connection) -> list:
+        # PostgreSQL's driver already gives a Decimal: no per-row converter on a feed page.
+        return [self.from_db_value] if connection.vendor == "sqlite" else []
+
+    def from_db_value(self, value, expression, connection):
+        if type(value) is str:
+            return Decimal(value)
+        return self.to_python(value)
+
+    def get_db_prep_value(self, value, connection, prepared=False):
+        value = super().get_db_prep_value(value, connection, prepared)
+        if connection.vendor != "sqlite" or not isinstance(value, Decimal):
+            return value
+        whole_digits = self.max_digits - self.decimal_places
+        try:
+            # Rounded as PostgreSQL rounds what it stores in numeric(18, 4).
+            exact = value.quantize(Decimal(1).scaleb(-self.decimal_places), rounding=ROUND_HALF_UP)
+        except InvalidOperation:
+            exact = None
+        if exact is None or exact.adjusted() >= whole_digits:
+            # As PostgreSQL refuses it: never stored rounded or cut.
+            raise DataError(f"numeric field overflow: {self.name} takes at most {whole_digits} digits before the point")
+        if exact.is_zero():
+            exact = exact.copy_abs()  # no "-0": it would sort before every price
+        return f"{exact:0{self.max_digits + 1}f}"
 
 
 class FeedObject(models.Model):
@@ -147,8 +196,8 @@ class Category(FeedObject, Translatable):
 class Product(FeedObject, Translatable):
     name = models.CharField(_("name"), max_length=500)
     description = models.TextField(_("description"), blank=True)
-    price = models.DecimalField(_("price"), max_digits=18, decimal_places=4)
-    list_price = models.DecimalField(
+    price = ExactPriceField(_("price"), max_digits=18, decimal_places=4)
+    list_price = ExactPriceField(
         _("list price"), max_digits=18, decimal_places=4, null=True, blank=True
     )
     image = models.URLField(_("image"), max_length=1000)
@@ -334,7 +383,7 @@ class OrderLine(models.Model):
     # Clerk learns from that history (see README, "Data in").
     product_id = models.BigIntegerField(_("product id"), db_index=True)
     quantity = models.PositiveIntegerField(_("quantity"))
-    unit_price = models.DecimalField(_("unit price"), max_digits=18, decimal_places=4)
+    unit_price = ExactPriceField(_("unit price"), max_digits=18, decimal_places=4)
 
     class Meta:
         verbose_name = _("order line")

@@ -11,20 +11,21 @@ The shape is the feeds' shape (DESIGN.md, "Objects" and "Data in"):
   list_price, brand, index; any other key is an extra attribute (kept in `attributes`);
 * categories: id, name, url, subcategories; optional image, description;
 * pages: id, type, url, title, text; optional image; any other key is an extra attribute;
-* customers: id, name, email; optional zip, gender, age, birth_date ("YYYY-MM-DD"), is_b2b,
-  registered_at, terms_accepted_at, consents;
+* customers: id, name, email; optional subscribed, zip, gender, age, birth_date ("YYYY-MM-DD"),
+  is_b2b, registered_at, terms_accepted_at, consents;
 * orders: id, products [{id, quantity, price}], time; optional customer, email,
   terms_accepted_at;
 * every object: optional updated_at (the shop's own change time, stored as given).
 
-Rules: no `null` anywhere (omit the key); ids are integers; times are integer unix seconds;
+Rules: no `null` anywhere (omit the key); ids are integers; times are integer unix seconds, at
+most a day ahead of the run's clock (`Rules.now`; a consent's time has the ledger's own rule);
 prices are numbers, parsed as `Decimal` (never through float), at most 4 decimal places;
 attribute names match `^[A-Za-z0-9_]+$`; a text attribute (`TRANSLATABLE`) may be an object
 keyed by Clerk language names, whose texts go to `translations` (the base field takes one of
 them, see `shop.languages`). Customers, categories and orders carry no other keys: customers
 because personal data the feeds never send should not be stored at all, orders because Clerk
-allows nothing more. A customer's `subscribed` is refused too: it is derived from the marketing
-consent in the ledger, so a `consents` entry says it.
+allows nothing more. A customer's `subscribed` must be a boolean; whether it agrees with the
+ledger is the importer's check (`shop.import_writers`): a flag is no proof of consent.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ MIN_TIME = -62_135_596_800  # 0001-01-01T00:00:00Z
 MAX_TIME = 253_402_300_799  # 9999-12-31T23:59:59Z
 MAX_QUANTITY = 2**31 - 1  # PositiveIntegerField
 MAX_AGE = 150
+MAX_AHEAD = dt.timedelta(days=1)  # how far a time may lie ahead of the import's clock
 MAX_SAFE_FLOAT = 2.0**53  # doubles are exact integers up to here
 PRICE_PLACES = Decimal("0.0001")  # the price columns' decimal_places = 4
 PRICE_LIMIT = Decimal(10) ** 14  # max_digits 18 - 4 places
@@ -104,6 +106,7 @@ class CleanObject:
     links: tuple[int, ...] = ()  # products: category ids; categories: subcategory ids
     lines: tuple[OrderLineData, ...] = ()  # orders
     consents: tuple[ConsentData, ...] = ()  # customers
+    subscribed: bool | None = None  # customers: the claimed marketing state, when given
 
 
 # (purpose, source, at) -> [(field, reason)]: the ledger's own rules for one consent entry
@@ -112,17 +115,19 @@ ConsentCheck = Callable[[str, str, dt.datetime], list[tuple[str, str]]]
 
 @dataclass
 class Rules:
-    """What validation needs to know beyond the object: configured languages, the ledger."""
+    """What validation needs to know beyond the object: configured languages, the ledger, and
+    the import's clock (read once per run: every object is judged against the same moment)."""
 
     languages: Sequence[str] = ()
     consent_check: ConsentCheck | None = None
-    # Significant digits the database keeps of a price (SQLite stores decimals as doubles).
-    price_digits: int = 18
+    now: dt.datetime = field(kw_only=True)  # the caller reads the clock once per run
     known: frozenset[str] = field(init=False)
+    latest: dt.datetime = field(init=False)  # the latest time an object may carry
 
     def __post_init__(self) -> None:
         self.languages = tuple(self.languages)
         self.known = known_languages(self.languages)
+        self.latest = self.now + MAX_AHEAD
 
 
 # Types whose texts are personal data: error messages never repeat them.
@@ -185,6 +190,25 @@ def unstorable(text: str) -> str | None:
     return None
 
 
+def subscribed_problem(claimed: bool, marketing: bool | None) -> Problem | None:
+    """Why a customer's `subscribed` disagrees with the ledger: `marketing` is the latest
+    marketing record once the row's consents are appended (True grant, False withdrawal, None
+    none), as `shop.importing.ConsentLedger.marketing_after` gives it; None when it agrees."""
+    if claimed == (marketing is True):
+        return None
+    latest = {
+        None: "there is no marketing consent record",
+        True: "the latest marketing consent record is a grant",
+        False: "the latest marketing consent record is a withdrawal",
+    }[marketing]
+    return Problem(
+        "subscribed",
+        f"is {'true' if claimed else 'false'}, but {latest} (this row's consents included): "
+        "a flag is no proof of consent: send a marketing consent record "
+        '(consents: [{"purpose": "marketing", "granted": …}])',
+    )
+
+
 def to_datetime(seconds: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
 
@@ -197,8 +221,8 @@ _PRODUCT_KEYS = frozenset(
 _PAGE_KEYS = frozenset({"id", "type", "url", "title", "text", "image", "updated_at"})
 _CATEGORY_KEYS = frozenset({"id", "name", "url", "subcategories", "image", "description", "updated_at"})
 _CUSTOMER_KEYS = frozenset(
-    {"id", "name", "email", "zip", "gender", "age", "birth_date", "is_b2b", "registered_at",
-     "terms_accepted_at", "consents", "updated_at"}
+    {"id", "name", "email", "subscribed", "zip", "gender", "age", "birth_date", "is_b2b",
+     "registered_at", "terms_accepted_at", "consents", "updated_at"}
 )
 _ORDER_KEYS = frozenset({"id", "products", "time", "customer", "email", "terms_accepted_at", "updated_at"})
 _LINE_KEYS = frozenset({"id", "quantity", "price"})
@@ -258,13 +282,7 @@ def _page(r: _Reader) -> CleanObject:
 
 
 def _customer(r: _Reader) -> CleanObject:
-    if "subscribed" in r.obj:
-        r.problem(
-            "subscribed",
-            "is derived from the marketing consent: send a consents entry "
-            '{"purpose": "marketing", "granted": …} instead',
-        )
-    r.closed(_CUSTOMER_KEYS | {"subscribed"}, "customers")
+    r.closed(_CUSTOMER_KEYS, "customers")
     oid = r.required("id", r.id_)
     row = {
         "name": r.required("name", r.text, max_length=_max_length(Customer, "name"), nonempty=True),
@@ -280,7 +298,10 @@ def _customer(r: _Reader) -> CleanObject:
         "terms_accepted_at": r.optional("terms_accepted_at", r.time),
     }
     consents = r.optional("consents", r.consents, default=())
-    return CleanObject(oid, row, r.optional("updated_at", r.time), consents=consents)
+    subscribed = r.optional("subscribed", r.boolean)
+    if type(subscribed) is bool and r.rules.consent_check is None:
+        subscribed = r.problem("subscribed", "this import has no consent ledger to check it against")
+    return CleanObject(oid, row, r.optional("updated_at", r.time), consents=consents, subscribed=subscribed)
 
 
 def _order(r: _Reader) -> CleanObject:
@@ -352,7 +373,7 @@ class _Reader:
         """Refuse keys this type does not carry."""
         for name in self.obj:
             if name not in allowed:
-                known = ", ".join(sorted(allowed - {"subscribed"}))
+                known = ", ".join(sorted(allowed))
                 self.problem(name, f"unknown field: {type_name} carry only {known}")
 
     def extras(self, standard: frozenset[str]) -> dict[str, Any]:
@@ -420,14 +441,17 @@ class _Reader:
             return self.problem(path, "has more than 4 decimal places")
         if exact >= PRICE_LIMIT:
             return self.problem(path, "is too large (at most 14 digits before the point)")
-        if len(value.normalize().as_tuple().digits) > self.rules.price_digits:
-            # Rounding it would also make every later import see a change that is not there.
-            return self.problem(
-                path, f"has more significant digits than this database keeps ({self.rules.price_digits})"
-            )
         return exact
 
     def time(self, path: str, value: Any) -> Any:
+        """A time of the object (not a consent's): at most `MAX_AHEAD` after the run's clock. A
+        time from the future would keep an order or a customer "recent" until it came."""
+        moment = self.instant(path, value)
+        if moment is not _BAD and moment > self.rules.latest:
+            return self.problem(path, f"{value} is more than a day in the future")
+        return moment
+
+    def instant(self, path: str, value: Any) -> Any:
         if type(value) is not int:
             return self.problem(path, f"must be an integer unix time in seconds, not {self.describe(value)}")
         if not MIN_TIME <= value <= MAX_TIME:
@@ -540,7 +564,7 @@ class _Reader:
         checks = {
             "purpose": self.text,
             "granted": self.boolean,
-            "at": self.time,
+            "at": self.instant,  # the ledger's own rule follows (`Rules.consent_check`)
             "source": self.text,
             "evidence": self.text,
         }

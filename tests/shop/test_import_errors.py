@@ -233,9 +233,13 @@ def test_a_missing_required_field_and_an_unknown_order_field(tmp_path):
     assert "products[0].quantity" not in run.stderr
 
 
-def test_a_customers_subscribed_flag_points_at_consents(tmp_path):
+def test_a_customers_subscribed_flag_without_a_marketing_consent_is_no_proof(tmp_path):
     run = import_shop(write_json(tmp_path / "c.json", [customer(1, subscribed=True)]), "--type", "customers")
-    assert 'subscribed: is derived from the marketing consent: send a consents entry' in run.stderr
+    assert run.rejections == [
+        "rejected customers at index 0 (id 1): subscribed: is true, but there is no marketing consent record "
+        "(this row's consents included): a flag is no proof of consent: send a marketing consent record "
+        '(consents: [{"purpose": "marketing", "granted": …}])'
+    ]
     assert not Customer.objects.exists()
 
 

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shop.models import Page, Product, ProductCategory
-from tests.shop.helpers import import_shop, page_object, product_object, updated_times, write_json
+from tests.shop.helpers import T0, import_shop, page_object, product_object, updated_times, write_json
 
 pytestmark = pytest.mark.django_db
 
@@ -19,8 +19,9 @@ STANDARD = {"id", "name", "description", "price", "list_price", "image", "url", 
 texts = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40)
 names = texts.filter(bool)
 urls = st.from_regex(r"https://shop\.example/[a-z0-9/_-]{0,30}", fullmatch=True)
-prices = st.decimals(min_value=0, max_value=10**9, places=4, allow_nan=False, allow_infinity=False)
-times = st.integers(min_value=0, max_value=2**33)
+# Every price the columns hold, exactly, on every database (18 digits, 4 after the point).
+prices = st.decimals(min_value=0, max_value=Decimal("99999999999999.9999"), places=4, allow_nan=False, allow_infinity=False)
+times = st.integers(min_value=0, max_value=T0)  # none from the future (refused)
 attribute_names = st.from_regex(r"[A-Za-z0-9_]{1,12}", fullmatch=True).filter(lambda n: n not in STANDARD)
 scalars = st.one_of(
     texts,
