@@ -191,7 +191,7 @@ def test_clerk_sync_loop_delivers_and_stops_on_signal(fake_clerk, capsys):
     with mock.patch.object(clerk_sync, "deliver_pending", deliver_then_stop), mock.patch("signal.signal"):
         call_command(command, "--loop", "--interval", "0.1")
     out = capsys.readouterr().out
-    assert "1 delivered" in out and "aged out" in out and "stopped" in out
+    assert "1 delivered" in out and "reconciled" in out and "stopped" in out
     assert ClerkDeletion.objects.get().status == Status.DELIVERED
 
 
