@@ -127,28 +127,9 @@ def test_served_deleted_served_again_is_deleted_again(settings, fake_clerk, by_c
     assert ClerkDeletion.objects.filter(object_type="customers", object_id=contract.pk).count() == 2
 
 
-def test_a_deletion_dropped_as_superseded_is_held_again(settings, fake_clerk, by_contract_and_by_consent):
-    """Withdrawn (queued), granted again before delivery (the worker drops the deletion): Clerk
-    kept the customer, so a later purpose change must still take it back."""
-    consent = by_contract_and_by_consent.consent
-    at = timezone.now()
-    record_consent(customer=consent, purpose=Purpose.THIRD_PARTY_SHARING, granted=False, at=at,
-                   source=Source.ADMIN, evidence="withdrawn")
-    assert consent.pk not in held("customers")
-    record_consent(customer=consent, purpose=Purpose.THIRD_PARTY_SHARING, granted=True,
-                   at=at + dt.timedelta(seconds=1), source=Source.ADMIN, evidence="granted again")
-    deliver_pending()
-    assert ClerkDeletion.objects.get(object_type="customers", object_id=consent.pk).status == Status.SUPERSEDED
-
-    settings.CLERK_DATA_PURPOSE = "marketing"
-    record_consent(customer=consent, purpose=Purpose.THIRD_PARTY_SHARING, granted=False,
-                   at=at + dt.timedelta(seconds=2), source=Source.ADMIN, evidence="withdrawn again")
-    # The withdrawal queued its own deletion; the sweep does not restore what is pending.
-    sweep()
-    assert ClerkDeletion.objects.filter(object_type="customers", object_id=consent.pk).count() == 2
-
-
 def test_a_superseded_customer_leaving_by_a_setting_is_queued_again(settings, fake_clerk):
+    """Withdrawn (queued), back before delivery (the worker drops the deletion): Clerk kept the
+    customer, so a later purpose change must still take it back."""
     customer = CustomerFactory()
     hand_out("customers")
     queue_deletions(object_type="customers", ids=[customer.pk], reason=Reason.WITHDRAWAL)
