@@ -40,11 +40,15 @@ def record_handed_out(*, object_type: str, ids: Sequence[int]) -> None:
     table = connection.ops.quote_name(ClerkHolding._meta.db_table)
     since = connection.ops.adapt_datetimefield_value(timezone.now())
     if connection.vendor == "postgresql":
+        # The anti-join skips ids already held (the steady state of repeated walks) at an index
+        # probe each, cheaper than a speculative insertion; ON CONFLICT covers a concurrent page.
         sql = (
             f"INSERT INTO {table} (object_type, object_id, since) "
-            "SELECT %s, id, %s FROM unnest(%s::bigint[]) AS id ON CONFLICT DO NOTHING"
+            "SELECT %s, id, %s FROM unnest(%s::bigint[]) AS id "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {table} h WHERE h.object_type = %s AND h.object_id = id) "
+            "ON CONFLICT DO NOTHING"
         )
-        params = [object_type, since, list(ids)]
+        params = [object_type, since, list(ids), object_type]
     elif connection.vendor == "sqlite":
         sql = (
             f"INSERT OR IGNORE INTO {table} (object_type, object_id, since) "
