@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from gdpr.holdings import held_ids, hold_superseded
 from gdpr.models import ObjectType, Reason, SweepMark

@@ -11,19 +11,22 @@ from unittest import mock
 import orjson
 import pytest
 from django.apps import apps
-from django.core.management import call_command
 from django.db import DatabaseError, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from feeds import encoding, pagination, stream
-from feeds.declarations import CustomerFeed
 from feeds.params import FeedParams
 from feeds.stream import feed_chunks
 from gdpr import holdings
 from gdpr.delivery import deliver_pending
-from gdpr.ledger import record_consent
-from gdpr.models import ClerkDeletion, ClerkHolding, Purpose, Reason, Source, Status, SweepMark
+from gdpr.models import (
+    ClerkDeletion,
+    ClerkHolding,
+    Reason,
+    Status,
+    SweepMark,
+)
 from gdpr.outbox import queue_deletions
 from gdpr.sweep import sweep
 from tests.factories import (
@@ -34,6 +37,7 @@ from tests.factories import (
     PageFactory,
     ProductFactory,
 )
+from tests.gdpr.worker import run_worker_once
 
 pytestmark = pytest.mark.django_db
 
@@ -254,21 +258,10 @@ def test_the_upgrade_seeds_every_customer_and_order():
 
 
 def test_the_worker_sweeps_at_start(settings, fake_clerk):
-    from gdpr.management.commands import clerk_sync
-
     customer = CustomerFactory()
     hand_out("customers")
     settings.CLERK_DATA_PURPOSE = "marketing"
-    command = clerk_sync.Command()
-    real = clerk_sync.deliver_pending
-
-    def deliver_then_stop():
-        report = real()
-        command._stop(15, None)
-        return report
-
-    with mock.patch.object(clerk_sync, "deliver_pending", deliver_then_stop), mock.patch("signal.signal"):
-        call_command(command, "--loop", "--interval", "0.1", stdout=io.StringIO())
+    run_worker_once(stdout=io.StringIO())
     # Swept before the first delivery pass, which sent the deletion.
     assert ClerkDeletion.objects.get(object_id=customer.pk).status == Status.DELIVERED
     assert SweepMark.objects.get().purpose == "marketing"
