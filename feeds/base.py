@@ -8,6 +8,8 @@ In the spirit of `django.contrib.sitemaps.Sitemap`: a subclass sets
     modified_field  the feed-relevant change time `modified_after` filters on
     rows_leave_only_by_deletion
                     whether a row leaves `rows()` only when deleted (the catalogue); default False
+    personal        whether rows are personal data (customers, orders): every id is recorded as
+                    held by Clerk before it is served (`gdpr.holdings`); default False
 
 and implements
 
@@ -138,6 +140,9 @@ class Feed(ABC):
     # recent, a cold page seeks exactly (`feeds.pagination`). False (the safe default) when rows
     # also leave with time or by a change of state (the GDPR window, a withdrawal).
     rows_leave_only_by_deletion: ClassVar[bool] = False
+    # True for personal data: `feeds.stream` records each batch's ids as held by Clerk
+    # (`gdpr.holdings`) before producing its bytes, so the GDPR sweep can take them back.
+    personal: ClassVar[bool] = False
 
     def __init__(
         self,

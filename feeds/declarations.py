@@ -100,6 +100,7 @@ class OrderFeed(Feed):
     name = "orders"
     model = Order
     rows_leave_only_by_deletion = False  # they also leave the GDPR window, by withdrawal, by erasure
+    personal = True  # what is served is recorded as held by Clerk (`gdpr.holdings`)
     columns = ("id", "customer_id", "email", "placed_unix")
     standard_attributes = frozenset({"id", "products", "time", "customer", "email"})
 
@@ -141,6 +142,7 @@ class CustomerFeed(Feed):
     name = "customers"
     model = Customer
     rows_leave_only_by_deletion = False  # they also leave the GDPR window, by withdrawal, by erasure
+    personal = True  # what is served is recorded as held by Clerk (`gdpr.holdings`)
     columns = ("id", "name", "email", "zip", "gender", "birth_date", "age", "is_b2b", "marketing_consent")
     standard_attributes = frozenset({"id", "name", "email", "subscribed", "zip", "gender", "age", "is_b2b"})
 

@@ -35,6 +35,7 @@ from feeds.registry import FEEDS, SINGLE_FEED
 from feeds.rules import ATTRIBUTE_NAME_RE, feed_errors
 from feeds.stream import feed_chunks
 from gdpr.models import ClerkDeletion, Status
+from gdpr.sweep import last_sweep, unreconciled_settings
 from shop.models import validate_translations
 
 
@@ -74,6 +75,7 @@ class Options:
     outbox_fail_minutes: int = 24 * 60
     outbox_warn_attempts: int = 5
     import_max_age_hours: int = 48
+    sweep_max_age_hours: int = 26  # the worker sweeps hourly, a daily cron every 24 h
     skip: frozenset[str] = field(default_factory=frozenset)
 
 
@@ -273,6 +275,36 @@ def check_outbox(options: Options) -> Result:
     return Result("outbox", Level.OK, waiting)
 
 
+# --- GDPR reconciliation -----------------------------------------------------------------------
+SWEEP_FIX = "run manage.py gdpr_sweep, or restart the clerk_sync worker"
+
+
+def check_sweep(options: Options) -> Result:
+    """Clerk's copy was reconciled with the policy under the running settings, and lately
+    (`gdpr.sweep`): until then, what a setting took out of the feeds may still be at Clerk."""
+    mark = last_sweep()
+    if mark is None:
+        return Result("gdpr_sweep", Level.FAILURE, f"Clerk's copy was never reconciled with the GDPR policy: {SWEEP_FIX}")
+    changed = unreconciled_settings(mark)
+    if changed:
+        return Result(
+            "gdpr_sweep", Level.FAILURE,
+            f"the feeds run under settings Clerk's copy was not reconciled with: {SWEEP_FIX}", tuple(changed),
+        )
+    age = timezone.now() - mark.swept_at
+    if age > dt.timedelta(hours=options.sweep_max_age_hours):
+        return Result(
+            "gdpr_sweep", Level.FAILURE,
+            f"no reconciliation with the GDPR policy for {walks.format_age(age)} "
+            f"(over {options.sweep_max_age_hours} h): {SWEEP_FIX}",
+        )
+    return Result(
+        "gdpr_sweep", Level.OK,
+        f"Clerk's copy reconciled {walks.format_age(age)} ago under the running settings "
+        f"({mark.purpose}, {mark.recent_days} days)",
+    )
+
+
 # --- import runs -------------------------------------------------------------------------------
 def check_imports(options: Options) -> Result:
     """What Clerk fetched lately: the newest complete walk per feed (information, and staleness)."""
@@ -331,10 +363,11 @@ CHECKS: dict[str, Callable[[Options], Result | list[Result]]] = {
     "clerk_api": check_clerk_api,
     "feeds": check_feeds,
     "outbox": check_outbox,
+    "gdpr_sweep": check_sweep,
     "imports": check_imports,
     "rank_index": check_rank_index,
 }
-NEEDS_DATABASE = {"feeds", "outbox", "imports", "rank_index"}
+NEEDS_DATABASE = {"feeds", "outbox", "gdpr_sweep", "imports", "rank_index"}
 
 
 def run_all(options: Options | None = None) -> list[Result]:

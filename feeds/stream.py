@@ -17,6 +17,9 @@ been located and its first batch read and shaped, so a database that cannot answ
 there, as an ordinary exception, not in the middle of a 200. A failure later ends the body
 with `feeds.encoding.POISON` and re-raises: the body never parses as a complete feed. When
 the iteration is over, `rows` and `bytes` say what it carried.
+
+A personal feed (`Feed.personal`) records each batch's ids as held by Clerk (`gdpr.holdings`)
+before shaping it: a batch whose recording fails is never served (fail closed).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from feeds.errors import BadParameter
 from feeds.pagination import LONGEST_WALK, Cursors, keyset_batches, page_start
 from feeds.params import FeedParams
 from feeds.registry import FEEDS, SINGLE_FEED, data_changed_at, feed_class
+from gdpr.holdings import record_handed_out
 from gdpr.outbox import deletion_queued_since
 
 __all__ = ["FeedStream", "feed_chunks", "modified_since"]
@@ -204,5 +208,9 @@ class _PageReader:
         rows = next(self._batches, None)
         if rows is None:
             return None
-        self._last_pk = rows[-1][self.feed.pk_name()]
+        pk_name = self.feed.pk_name()
+        self._last_pk = rows[-1][pk_name]
+        if self.feed.personal:
+            # Committed before the batch's bytes exist (the feeds run in autocommit).
+            record_handed_out(object_type=self.feed.name, ids=[row[pk_name] for row in rows])
         return self.feed.objects(rows)

@@ -10,7 +10,9 @@
 * `ClerkDeletion` and `DeliveryAttempt`: the durable outbox of deletions that must reach Clerk
   (written in the same transaction as the change that causes them) and the log of every try.
 * `Erasure`: the audit trail of right-to-erasure requests carried out (no personal data).
-* `SweepMark`: where the periodic aged-out pass stopped, so it never re-queues the same rows.
+* `ClerkHolding`: the customers and orders Clerk may hold (handed out by a feed, no deletion
+  queued since); `gdpr.holdings` is its one home.
+* `SweepMark`: the settings the last reconciliation pass (`gdpr.sweep`) ran under, and when.
 """
 
 from __future__ import annotations
@@ -255,14 +257,40 @@ class Erasure(models.Model):
 
 
 class SweepMark(models.Model):
-    """Up to when the aged-out pass has queued deletions (one row per pass name)."""
+    """The settings the reconciliation pass last ran under, and when (one row per pass name)."""
 
     name = models.CharField(_("name"), max_length=50, unique=True)
-    swept_until = models.DateTimeField(_("swept until"))
+    swept_at = models.DateTimeField(_("swept at"))
+    purpose = models.CharField(_("data purpose"), max_length=16)
+    recent_days = models.PositiveIntegerField(_("recent days"))
 
     class Meta:
         verbose_name = _("sweep mark")
         verbose_name_plural = _("sweep marks")
 
     def __str__(self) -> str:
-        return f"{self.name} until {self.swept_until:%Y-%m-%d %H:%M}"
+        return f"{self.name} at {self.swept_at:%Y-%m-%d %H:%M} ({self.purpose}, {self.recent_days} days)"
+
+
+# --- what Clerk may hold -----------------------------------------------------------------------
+class ClerkHolding(models.Model):
+    """A customer or an order Clerk may hold: a feed handed it out, and no deletion of it has
+    been queued since. Written by the feeds (`gdpr.holdings.record_handed_out`), removed by
+    `gdpr.outbox.queue_deletions`."""
+
+    object_type = models.CharField(_("object type"), max_length=16, choices=ObjectType.choices)
+    object_id = models.BigIntegerField(_("object id"))
+    since = models.DateTimeField(_("handed out since"))
+
+    class Meta:
+        verbose_name = _("Clerk holding")
+        verbose_name_plural = _("Clerk holdings")
+        constraints = [
+            models.UniqueConstraint(fields=["object_type", "object_id"], name="holding_object"),
+            models.CheckConstraint(
+                condition=models.Q(object_type__in=["customers", "orders"]), name="holding_personal_type"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.object_type} {self.object_id}"

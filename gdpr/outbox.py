@@ -14,6 +14,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from gdpr.batching import chunked
+from gdpr.holdings import PERSONAL, forget_held
 from gdpr.models import Action, ClerkDeletion, ObjectType, Status
 
 INSERT_BATCH = 1000
@@ -28,6 +29,9 @@ def queue_deletions(*, object_type: str, ids: Iterable[int], reason: str) -> int
     the object still in the feeds) either finishes first, and the row is no longer pending, so
     a new one is queued here, or skips the locked row and sees the object gone once this
     transaction commits. Without the lock, this deletion could be lost.
+
+    Customers and orders also leave the holdings (`gdpr.holdings`) in the same transaction:
+    Clerk is about to lose them, so the reconciliation pass has nothing more to ask of them.
     """
     if object_type not in ObjectType.values:
         raise ValueError(f"unknown Clerk object type {object_type!r}")
@@ -36,6 +40,8 @@ def queue_deletions(*, object_type: str, ids: Iterable[int], reason: str) -> int
     with transaction.atomic(savepoint=False):  # the lock lives as long as the caller's transaction
         for batch in chunked(sorted(set(ids)), INSERT_BATCH):
             queued += _queue_batch(object_type=object_type, ids=batch, reason=reason, now=now)
+            if object_type in PERSONAL:
+                forget_held(object_type=object_type, ids=batch)
     return queued
 
 

@@ -1,11 +1,11 @@
-"""The periodic pass for data that aged out of the window (`manage.py gdpr_sweep`).
+"""Reconciliation by state (`manage.py gdpr_sweep`, and `clerk_sync --loop` at start and hourly).
 
-Customers covered only by contract, and every order, leave the feeds when their data grows
-older than `GDPR_RECENT_DAYS`, without any write that could queue their deletion. This pass
-queues it: what the policy admitted at the previous pass's time but no longer admits now, with
-today's data. Each pass remembers up to when it swept (`SweepMark`), so the next one looks only
-at what aged out since, and never queues the same rows twice. Exits caused by writes
-(withdrawal, erasure) are queued by those writes; this pass only sees the ones time causes.
+Every customer and order Clerk may hold is in the holdings (`gdpr.holdings`). This pass walks
+them by key range, batch by batch, and queues the deletion of every one the policy does not
+admit now, whatever took it out of the feeds: a setting (`CLERK_DATA_PURPOSE`,
+`GDPR_RECENT_DAYS`), the passage of time, a change no write queued. Queueing removes the ids
+from the holdings, so nothing is queued twice. The pass then records the settings it reconciled
+under (`SweepMark`), which `clerk_check` compares with the running ones. See docs/gdpr.md.
 """
 
 from __future__ import annotations
@@ -15,60 +15,71 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
-from gdpr.batching import chunked
+from gdpr.holdings import held_ids, hold_superseded
 from gdpr.models import ObjectType, Reason, SweepMark
 from gdpr.outbox import queue_deletions
-from gdpr.policy import eligible_customers, eligible_orders
+from gdpr.policy import PolicyContext, eligible_customers, eligible_orders
 
-MARK = "aged_out"
-READ_BATCH = 2000
+MARK = "reconciled"
+BATCH = 5000
+POLICY = {ObjectType.CUSTOMERS: eligible_customers, ObjectType.ORDERS: eligible_orders}
 
 
 @dataclass(frozen=True)
 class SweepReport:
-    since: dt.datetime
-    until: dt.datetime
+    at: dt.datetime
+    purpose: str
+    recent_days: int
+    held: int
     customers: int
     orders: int
 
     def __str__(self) -> str:
         return (
-            f"aged out between {self.since:%Y-%m-%d %H:%M} and {self.until:%Y-%m-%d %H:%M}: "
-            f"{self.customers} customer(s) and {self.orders} order(s) queued for deletion at Clerk"
+            f"reconciled {self.held} held object(s) with the policy ({self.purpose}, "
+            f"{self.recent_days} days) at {self.at:%Y-%m-%d %H:%M}: {self.customers} customer(s) "
+            f"and {self.orders} order(s) queued for deletion at Clerk"
         )
 
 
-def sweep_aged_out(*, now: dt.datetime | None = None, since: dt.datetime | None = None) -> SweepReport:
-    """Queue deletions for customers and orders that aged out since the last pass.
+def sweep(*, now: dt.datetime | None = None, batch_size: int = BATCH) -> SweepReport:
+    """Queue the deletion of every held customer and order the policy does not admit at `now`.
 
-    `since` overrides the remembered mark; the first pass ever looks back one full window
-    (everything that can have aged out while the feeds were already running). Concurrent
-    passes serialise on the mark's row.
+    Each batch is its own transaction (a pass over millions of rows never holds locks for
+    long); concurrent passes are harmless (`queue_deletions` never queues a pending id twice).
     """
-    now = now or timezone.now()
-    with transaction.atomic():
-        mark, _ = SweepMark.objects.select_for_update().get_or_create(
-            name=MARK,
-            defaults={"swept_until": now - dt.timedelta(days=settings.GDPR_RECENT_DAYS)},
-        )
-        start = since or mark.swept_until
-        if start >= now:
-            return SweepReport(start, now, 0, 0)
-        customers = _left(
-            eligible_customers(now=start), eligible_customers(now=now), ObjectType.CUSTOMERS
-        )
-        orders = _left(eligible_orders(now=start), eligible_orders(now=now), ObjectType.ORDERS)
-        mark.swept_until = now
-        mark.save(update_fields=["swept_until"])
-    return SweepReport(start, now, customers, orders)
+    if batch_size < 1:
+        raise ValueError("batch_size must be ≥ 1")
+    ctx = PolicyContext.current(now=now)  # an unknown purpose fails here, before any write
+    hold_superseded()
+    held, queued = 0, {}
+    for object_type, eligible in POLICY.items():
+        admitted_now = eligible(now=ctx.now, purpose=ctx.purpose)
+        queued[object_type], after = 0, None
+        while ids := held_ids(object_type=object_type, after=after, size=batch_size):
+            held, after = held + len(ids), ids[-1]
+            admitted = set(admitted_now.filter(pk__in=ids).values_list("pk", flat=True))
+            gone = [pk for pk in ids if pk not in admitted]
+            if gone:
+                with transaction.atomic():
+                    queued[object_type] += queue_deletions(object_type=object_type, ids=gone, reason=Reason.LEFT_FEED)
+    SweepMark.objects.update_or_create(
+        name=MARK, defaults={"swept_at": ctx.now, "purpose": ctx.purpose, "recent_days": ctx.recent_days}
+    )
+    return SweepReport(
+        ctx.now, ctx.purpose, ctx.recent_days, held, queued[ObjectType.CUSTOMERS], queued[ObjectType.ORDERS]
+    )
 
 
-def _left(then, now, object_type: str) -> int:
-    """Queue the ids in `then` but not in `now` (computed by the database); returns how many."""
-    gone = then.exclude(pk__in=now.values("pk")).order_by("pk").values_list("pk", flat=True)
-    queued = 0
-    for batch in chunked(gone.iterator(chunk_size=READ_BATCH), READ_BATCH):
-        queued += queue_deletions(object_type=object_type, ids=batch, reason=Reason.AGED_OUT)
-    return queued
+# --- selectors ---------------------------------------------------------------------------------
+def last_sweep() -> SweepMark | None:
+    """The last completed pass: when, and under which settings."""
+    return SweepMark.objects.filter(name=MARK).first()
+
+
+def unreconciled_settings(mark: SweepMark) -> list[str]:
+    """The running settings that differ from those `mark` reconciled under (empty: none)."""
+    running = {"CLERK_DATA_PURPOSE": settings.CLERK_DATA_PURPOSE, "GDPR_RECENT_DAYS": settings.GDPR_RECENT_DAYS}
+    swept = {"CLERK_DATA_PURPOSE": mark.purpose, "GDPR_RECENT_DAYS": mark.recent_days}
+    return [f"{name} is {running[name]!r}, swept under {swept[name]!r}" for name in running if running[name] != swept[name]]

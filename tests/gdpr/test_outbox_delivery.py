@@ -15,6 +15,7 @@ from gdpr.delivery import LEASE, MAX_REFUSALS, claim_batch, deliver_pending
 from gdpr.models import ClerkDeletion, DeliveryAttempt, Outcome, Reason, Status
 from gdpr.outbox import latest_deletion_time, queue_deletions, queue_forget
 from tests.factories import ConsentRecordFactory, CustomerFactory
+from tests.gdpr.worker import run_worker_once
 
 pytestmark = pytest.mark.django_db
 
@@ -213,21 +214,10 @@ def test_clerk_sync_refuses_to_run_without_keys(settings):
 
 
 def test_clerk_sync_loop_delivers_and_stops_on_signal(fake_clerk, capsys):
-    from gdpr.management.commands import clerk_sync
-
     queue_deletions(object_type="customers", ids=[1], reason=Reason.WITHDRAWAL)
-    command = clerk_sync.Command()
-    real = clerk_sync.deliver_pending
-
-    def deliver_then_stop():
-        report = real()
-        command._stop(15, None)
-        return report
-
-    with mock.patch.object(clerk_sync, "deliver_pending", deliver_then_stop), mock.patch("signal.signal"):
-        call_command(command, "--loop", "--interval", "0.1")
+    run_worker_once()
     out = capsys.readouterr().out
-    assert "1 delivered" in out and "aged out" in out and "stopped" in out
+    assert "1 delivered" in out and "reconciled" in out and "stopped" in out
     assert ClerkDeletion.objects.get().status == Status.DELIVERED
 
 

@@ -1,4 +1,5 @@
-"""Deleted shop objects and data that aged out are queued for deletion at Clerk."""
+"""Deleted shop objects, and what Clerk holds that the policy no longer admits, are queued for
+deletion at Clerk."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
 
+from feeds.params import FeedParams
+from feeds.stream import feed_chunks
+from gdpr.holdings import record_handed_out
 from gdpr.models import ClerkDeletion, Reason, SweepMark
-from gdpr.sweep import sweep_aged_out
+from gdpr.sweep import sweep
 from shop.models import Product
 from tests.factories import CategoryFactory, ConsentRecordFactory, CustomerFactory, OrderFactory, PageFactory, ProductFactory
 
@@ -55,32 +59,41 @@ def ago(days, *, now):
     return now - dt.timedelta(days=days)
 
 
-def test_sweep_queues_what_aged_out_since_the_last_pass_once():
+def hand_out(*names, now=None):
+    """What an importer walk does to the holdings: every object of `names` served."""
+    for name in names or ("customers", "orders"):
+        b"".join(feed_chunks(name, params=FeedParams(), now=now))
+
+
+def test_sweep_queues_what_aged_out_once():
     now = timezone.now()
-    SweepMark.objects.create(name="aged_out", swept_until=now)
     # Registered 729 days ago: in the window today, out of it in two days.
     ageing = CustomerFactory(registered_at=ago(729, now=now))
     ageing_order = OrderFactory(customer=CustomerFactory(), placed_at=ago(729, now=now))
     consented = CustomerFactory(registered_at=ago(729, now=now))
     ConsentRecordFactory(customer=consented, at=ago(729, now=now))  # explicit consent never ages
     fresh = CustomerFactory()
+    hand_out(now=now)
 
-    report = sweep_aged_out(now=now + dt.timedelta(days=2))
-    assert queued("customers", Reason.AGED_OUT) == [ageing.pk]
-    assert queued("orders", Reason.AGED_OUT) == [ageing_order.pk]
+    report = sweep(now=now + dt.timedelta(days=2))
+    assert queued("customers", Reason.LEFT_FEED) == [ageing.pk]
+    assert queued("orders", Reason.LEFT_FEED) == [ageing_order.pk]
     assert (report.customers, report.orders) == (1, 1)
     assert fresh.pk not in queued("customers") and consented.pk not in queued("customers")
 
-    # The next pass looks only at what aged out since: nothing is queued twice.
-    again = sweep_aged_out(now=now + dt.timedelta(days=3))
+    # What was queued left the holdings: nothing is queued twice.
+    again = sweep(now=now + dt.timedelta(days=3))
     assert (again.customers, again.orders) == (0, 0)
     assert ClerkDeletion.objects.count() == 2
 
 
-def test_first_sweep_looks_back_one_window_and_command_prints_summary(capsys):
+def test_the_command_sweeps_and_prints_a_summary(capsys):
     old = CustomerFactory(registered_at=timezone.now() - dt.timedelta(days=1000))
     CustomerFactory()
+    record_handed_out(object_type="customers", ids=[old.pk])  # e.g. served by an earlier version
     call_command("gdpr_sweep")
     assert "1 customer(s)" in capsys.readouterr().out
-    assert queued("customers", Reason.AGED_OUT) == [old.pk]
-    assert SweepMark.objects.get().swept_until > timezone.now() - dt.timedelta(minutes=1)
+    assert queued("customers", Reason.LEFT_FEED) == [old.pk]
+    mark = SweepMark.objects.get()
+    assert mark.swept_at > timezone.now() - dt.timedelta(minutes=1)
+    assert (mark.purpose, mark.recent_days) == ("personalisation", 730)

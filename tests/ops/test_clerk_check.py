@@ -18,7 +18,8 @@ from django.utils import timezone
 
 from feeds.declarations import ProductFeed
 from feeds.signals import page_served
-from gdpr.models import Action, ClerkDeletion, Reason, Status
+from gdpr.models import Action, ClerkDeletion, Reason, Status, SweepMark
+from gdpr.sweep import sweep
 from shop.models import Product
 from tests.conftest import TEST_PRIVATE_KEY, TEST_PUBLIC_KEY
 from tests.factories import CategoryFactory, CustomerFactory, OrderFactory, PageFactory, ProductFactory
@@ -74,6 +75,7 @@ def healthy(settings):
             sender=None, feed="products", fmt="json", offset=offset, limit=2, rows=rows, bytes=100,
             duration=0.01, outcome="ok", client="importer", params={"limit": 2, "offset": offset},
         )
+    sweep()  # as the clerk_sync worker does at start
     return settings
 
 
@@ -85,7 +87,8 @@ def test_a_healthy_deployment_exits_0_and_says_what_it_checked(healthy):
     assert {name: c["level"] for name, c in checks.items()} == {
         "settings": "ok", "database": "ok", "cache": "ok", "clerk_api": "ok",
         "feed:products": "ok", "feed:categories": "ok", "feed:orders": "ok",
-        "feed:customers": "ok", "feed:pages": "ok", "outbox": "ok", "imports": "ok", "rank_index": "ok",
+        "feed:customers": "ok", "feed:pages": "ok", "outbox": "ok", "gdpr_sweep": "ok", "imports": "ok",
+        "rank_index": "ok",
     }
     assert "answered" in checks["clerk_api"]["message"]
     assert checks["feed:products"]["message"] == "first 3 object(s) valid"
@@ -99,7 +102,7 @@ def test_the_terminal_output_is_one_line_per_check_and_a_summary(healthy):
     lines = output.splitlines()
     assert status == 0
     assert lines[0].split()[:2] == ["OK", "settings"]
-    assert lines[-1] == "clerk_check: 12 ok, 0 warning(s), 0 failure(s)"
+    assert lines[-1] == "clerk_check: 13 ok, 0 warning(s), 0 failure(s)"
 
 
 def test_a_broken_database_exits_2_and_skips_what_needs_it(fake_clerk):
@@ -120,7 +123,7 @@ def test_a_broken_database_exits_2_and_skips_what_needs_it(fake_clerk):
     assert done.returncode == 2, done.stderr
     assert checks["database"]["level"] == "failure"
     assert checks["database"]["message"].startswith("database 'default' is unreachable: OperationalError")
-    assert {checks[n]["level"] for n in ("feeds", "outbox", "imports", "rank_index")} == {"skipped"}
+    assert {checks[n]["level"] for n in ("feeds", "outbox", "gdpr_sweep", "imports", "rank_index")} == {"skipped"}
     assert checks["clerk_api"]["level"] == "ok"  # the rest is still checked
 
 
@@ -278,3 +281,40 @@ def test_a_failed_latest_walk_is_a_warning(healthy):
     assert status == 1
     assert imports["message"] == "latest walk failed: pages"
     assert "pages: latest walk failed" in imports["details"]
+
+
+@pytest.mark.parametrize(
+    "setting, value, named",
+    [
+        ("CLERK_DATA_PURPOSE", "marketing", "CLERK_DATA_PURPOSE is 'marketing', swept under 'personalisation'"),
+        ("GDPR_RECENT_DAYS", 365, "GDPR_RECENT_DAYS is 365, swept under 730"),
+    ],
+)
+def test_settings_no_sweep_reconciled_fail_until_the_next_sweep(healthy, setting, value, named):
+    setattr(healthy, setting, value)
+
+    status, output = clerk_check("--json")
+
+    check = by_name(output)["gdpr_sweep"]
+    assert status == 2
+    assert "run manage.py gdpr_sweep, or restart the clerk_sync worker" in check["message"]
+    assert check["details"] == [named]
+
+    call_command("gdpr_sweep", stdout=io.StringIO())
+    status, output = clerk_check("--json")
+    assert status == 0, output
+    assert by_name(output)["gdpr_sweep"]["level"] == "ok"
+
+
+def test_no_sweep_ever_or_none_lately_is_a_failure(healthy):
+    SweepMark.objects.update(swept_at=timezone.now() - dt.timedelta(hours=27))
+    status, output = clerk_check("--json")
+    assert status == 2
+    assert by_name(output)["gdpr_sweep"]["message"].startswith("no reconciliation with the GDPR policy for 1 d (over 26 h)")
+    status, _ = clerk_check("--json", "--sweep-max-age-hours", "48")
+    assert status == 0
+
+    SweepMark.objects.all().delete()
+    status, output = clerk_check("--json")
+    assert status == 2
+    assert by_name(output)["gdpr_sweep"]["message"].startswith("Clerk's copy was never reconciled")

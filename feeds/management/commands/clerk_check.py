@@ -14,7 +14,7 @@ class Command(BaseCommand):
     help = (
         "Check the deployment: settings (check --deploy), database and migrations, the shared "
         "cache, Clerk's token service (a real call), a sample page of every feed against Clerk's "
-        "rules, the GDPR deletion outbox, and the latest imports by Clerk. "
+        "rules, the GDPR deletion outbox and reconciliation pass, and the latest imports by Clerk. "
         "Exit status: 0 all ok, 1 a warning, 2 a failure."
     )
     # The settings check runs the system checks itself, deployment checks included, and
@@ -37,6 +37,10 @@ class Command(BaseCommand):
             help="warn when a feed's newest complete import by Clerk is older (default 48)",
         )
         parser.add_argument(
+            "--sweep-max-age-hours", type=int, default=26,
+            help="fail when the last GDPR reconciliation pass (gdpr_sweep) is older (default 26)",
+        )
+        parser.add_argument(
             "--skip", action="append", default=[], choices=sorted(CHECKS),
             help="leave a check out (repeatable), e.g. --skip clerk_api on a host without egress",
         )
@@ -47,6 +51,7 @@ class Command(BaseCommand):
             outbox_warn_minutes=opts["outbox_warn_minutes"],
             outbox_fail_minutes=opts["outbox_fail_minutes"],
             import_max_age_hours=opts["import_max_age_hours"],
+            sweep_max_age_hours=opts["sweep_max_age_hours"],
             skip=frozenset(opts["skip"]),
         )
         results = run_all(options)

@@ -10,7 +10,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from gdpr.delivery import deliver_pending
-from gdpr.sweep import sweep_aged_out
+from gdpr.sweep import sweep
 
 
 class Command(BaseCommand):
@@ -29,7 +29,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--sweep-every", type=float, default=3600.0,
-            help="seconds between aged-out passes in the worker (0: never; default 3600)",
+            help="seconds between reconciliation passes (gdpr_sweep) in the worker, which also runs one at start (0: never; default 3600)",
         )
 
     def handle(self, *args, loop: bool, interval: float, sweep_every: float, **options):
@@ -48,7 +48,7 @@ class Command(BaseCommand):
             if not connection.in_atomic_block:  # (never inside a caller's transaction: tests)
                 close_old_connections()  # a long-lived worker must survive database restarts
             if sweep_every and (last_sweep is None or time.monotonic() - last_sweep >= sweep_every):
-                self.stdout.write(f"{timezone.now():%Y-%m-%d %H:%M:%S} {sweep_aged_out()}")
+                self.stdout.write(f"{timezone.now():%Y-%m-%d %H:%M:%S} {sweep()}")
                 last_sweep = time.monotonic()
             report = deliver_pending()
             if report.calls or report.superseded:

@@ -1,32 +1,19 @@
-"""`manage.py gdpr_sweep`: queue Clerk deletions for data that aged out of the window."""
+"""`manage.py gdpr_sweep`: queue Clerk deletions for what Clerk holds and the policy no longer admits."""
 
 from __future__ import annotations
 
-import datetime as dt
+from django.core.management.base import BaseCommand
 
-from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
-
-from gdpr.sweep import sweep_aged_out
+from gdpr.sweep import sweep
 
 
 class Command(BaseCommand):
     help = (
-        "Find customers and orders that left the feeds because their data grew older than "
-        "GDPR_RECENT_DAYS since the previous pass, and queue their deletion at Clerk (delivered "
-        "by clerk_sync). Run it daily (cron) or let `clerk_sync --loop` run it. Exit status 0."
+        "Compare every customer and order the feeds have handed out to Clerk with the GDPR "
+        "policy now (CLERK_DATA_PURPOSE, GDPR_RECENT_DAYS, today's date) and queue the deletion "
+        "of those it no longer admits (delivered by clerk_sync). `clerk_sync --loop` runs it at "
+        "start and hourly; run it after changing a GDPR setting. Exit status 0."
     )
 
-    def add_arguments(self, parser):
-        parser.add_argument(
-            "--since-days", type=int, default=None,
-            help="look back this many days instead of from the previous pass",
-        )
-
-    def handle(self, *args, since_days: int | None, **options):
-        since = None
-        if since_days is not None:
-            if since_days < 0:
-                raise CommandError("--since-days must be ≥ 0")
-            since = timezone.now() - dt.timedelta(days=since_days)
-        self.stdout.write(str(sweep_aged_out(since=since)))
+    def handle(self, *args, **options):
+        self.stdout.write(str(sweep()))
