@@ -6,7 +6,7 @@ PYTHON ?= python3
 LOCK := $(VENV)/bin/uv pip compile pyproject.toml --generate-hashes --universal --python-version 3.11 \
 	--custom-compile-command "make lock" --quiet $(LOCK_FLAGS)
 
-.PHONY: install demo test lint format lock redis browser clean
+.PHONY: install demo test test-lowest lint format lock redis browser clean
 
 install: $(VENV)/.installed
 
@@ -27,6 +27,11 @@ demo: install
 # 127.0.0.1:6379 (started here when redis-server is installed and nothing answers).
 test: install redis browser
 	$(VENV)/bin/pytest -n auto
+
+# The same suite with the lowest version of every direct dependency that pyproject.toml allows
+# (a separate venv, .venv-lowest): the floors are true.
+test-lowest: install redis browser
+	./scripts/test-lowest
 
 # Findings fail (CI runs this). `make format` fixes what can be fixed and formats the tree.
 lint: install
@@ -51,4 +56,4 @@ browser:
 	@./scripts/ensure-chromium
 
 clean:
-	rm -rf $(VENV) db.sqlite3 db.sqlite3-* staticfiles .demo
+	rm -rf $(VENV) .venv-lowest db.sqlite3 db.sqlite3-* staticfiles .demo
