@@ -1,6 +1,10 @@
-# clerkfeeds: the web service (gunicorn). The same image runs the clerk_sync worker and the
-# periodic commands (see README, "Production deployment"): only the command differs.
-FROM python:3.12-slim
+# clerkfeeds: one image for the web service (gunicorn), the clerk_sync worker and the scheduler
+# (see compose.yaml): only the command differs.
+#
+# BASE_IMAGE: any Debian-like image with Python 3.11+ and the venv module. Users keep the
+# official slim image; CI (scripts/docker-ci) passes a base it made from Debian's packages.
+ARG BASE_IMAGE=python:3.12-slim
+FROM ${BASE_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -14,24 +18,23 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN groupadd --system --gid 10001 clerkfeeds \
  && useradd --system --uid 10001 --gid clerkfeeds --home-dir /app --no-create-home \
       --shell /usr/sbin/nologin clerkfeeds \
- && python -m venv "$VIRTUAL_ENV"
+ && python3 -m venv "$VIRTUAL_ENV"
 
 WORKDIR /app
 
-# Dependencies in their own layer: it is rebuilt only when pyproject.toml changes, not on every
-# code change. The list is read from pyproject.toml itself, so it is never out of step.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
-      > /tmp/requirements.txt \
- && pip install -r /tmp/requirements.txt \
- && rm /tmp/requirements.txt
+# Dependencies in their own layer, rebuilt only when the lock changes: exact versions, every
+# file checked against its hash (`make lock` writes requirements.lock from pyproject.toml).
+COPY requirements.lock ./
+RUN pip install --require-hashes --no-deps -r requirements.lock
 
-# The code, owned by root and read-only for the service user.
+# The code (and the project-level translations in locale/), owned by root: read-only for the
+# service user.
 COPY manage.py gunicorn.conf.py ./
 COPY clerkfeeds ./clerkfeeds
 COPY shop ./shop
 COPY gdpr ./gdpr
 COPY feeds ./feeds
+COPY locale ./locale
 
 # Static files (the admin's) are collected into the image and served by whitenoise. The build
 # needs no secrets: collectstatic runs only the staticfiles checks.

@@ -28,8 +28,8 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import seed_pg  # noqa: E402
-from bench.harness import (  # noqa: E402
+from bench import seed_pg
+from bench.harness import (
     OUT, Client, Processes, gunicorn_config, log, server_env, start_fake_clerk, start_gunicorn,
 )
 

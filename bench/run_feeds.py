@@ -45,8 +45,8 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import seed_pg  # noqa: E402
-from bench.harness import (  # noqa: E402
+from bench import seed_pg
+from bench.harness import (
     OUT, Client, Processes, RssSampler, Server, gunicorn_config, log, machine_description, median,
     peak_rss_mb, server_env, start_fake_clerk, start_gunicorn,
 )

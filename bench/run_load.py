@@ -44,8 +44,8 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import seed_pg  # noqa: E402
-from bench.harness import (  # noqa: E402
+from bench import seed_pg
+from bench.harness import (
     OUT, PYTHON, REPO, Client, Processes, gunicorn_config, log, machine_description, percentile,
     server_env, start_fake_clerk, start_gunicorn,
 )
@@ -129,7 +129,7 @@ def walker_main(index: int, feed: str, limit: int, tokens: list[str], base_url: 
                 "complete": complete, "stopped": stopped, "before": before, "after": after,
                 "walked": walked,
             })
-    except Exception:  # noqa: BLE001 - reported by the coordinator
+    except Exception:  # reported by the coordinator
         error = traceback.format_exc()
     with open(out_path, "wb") as f:
         pickle.dump({"walks": walks, "requests": requests, "error": error}, f)
@@ -213,7 +213,7 @@ def admin_loop(database_url: str, stop, stop_at: float, rate: float, delete_ever
             try:
                 record_consent(customer=customer, purpose=purpose, granted=granted, at=timezone.now(),
                                source="admin", evidence="load test: admin form")
-            except Exception as exc:  # noqa: BLE001 - logged, the loop goes on
+            except Exception as exc:  # logged, the loop goes on
                 error = repr(exc)
             t1 = time.time()
             out.write(json.dumps({"kind": "consent", "t0": t0, "t1": t1, "feed": "customers",

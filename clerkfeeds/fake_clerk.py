@@ -113,7 +113,7 @@ class _Handler(BaseHTTPRequestHandler):
     state: FakeClerkState
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format, *args):  # noqa: A002 - keep test output quiet
+    def log_message(self, format, *args):  # keep test output quiet
         pass
 
     def do_POST(self):

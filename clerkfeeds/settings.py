@@ -28,6 +28,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # whitenoise serves the static files in every mode, runserver included (the demo).
+    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "axes",
     "rest_framework",
@@ -118,17 +120,20 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-# The Docker image sets whitenoise.storage.CompressedManifestStaticFilesStorage (compressed,
-# content-hashed, cached for a year); the plain default needs no collectstatic, for tests and dev.
+# whitenoise serves STATIC_ROOT, filled by `manage.py collectstatic` (the image does it at build
+# time; a plain host once per deploy). The default storage also writes compressed copies and
+# needs no collectstatic for tests; the image sets whitenoise's Manifest variant (content-hashed
+# names, cached for a year). In DEBUG, whitenoise serves the apps' files without collecting.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": env.str(
             "DJANGO_STATICFILES_STORAGE",
-            default="django.contrib.staticfiles.storage.StaticFilesStorage",
+            default="whitenoise.storage.CompressedStaticFilesStorage",
         )
     },
 }
+WHITENOISE_USE_FINDERS = DEBUG
 
 # --- HTTPS -----------------------------------------------------------------------------------
 # Behind a TLS-terminating proxy the request reaches us as plain HTTP; the proxy's header says

@@ -202,7 +202,7 @@ class Cursors:
         """The lowest last key pending for `offset` (cache and this process), or None."""
         try:
             state = cache.get(self.key)
-        except Exception:  # noqa: BLE001 - the cache is an accelerator, never a dependency
+        except Exception:  # the cache is an accelerator, never a dependency
             logger.warning("pagination cursor cache unavailable", exc_info=True)
             state = None
         entry = _live(state, time.time()).get(offset)
@@ -216,21 +216,21 @@ class Cursors:
         """
         try:
             self._update(release=served, add=(next_offset, last_pk))
-        except Exception:  # noqa: BLE001
+        except Exception:
             logger.warning("pagination cursor not stored", exc_info=True)
             # The state may hold another walk's higher key at `next_offset`: remove it (its
             # walks then seek early), keep ours here.
             _unsaved.lower((self.key, next_offset), last_pk)
             try:
                 cache.delete(self.key)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 logger.warning("stale pagination cursor not removed", exc_info=True)
 
     def walk_ended(self, offset: int) -> None:
         """The empty page at `offset` was served: one walk waits there no longer. Never raises."""
         try:
             self._update(release=offset, add=None)
-        except Exception:  # noqa: BLE001 - a leftover cursor only costs duplicates
+        except Exception:  # a leftover cursor only costs duplicates
             logger.warning("pagination cursor not released", exc_info=True)
 
     def _update(self, *, release: int, add: tuple[int, Any] | None) -> None:
@@ -258,7 +258,7 @@ class Cursors:
         finally:
             try:
                 cache.delete(lock)
-            except Exception:  # noqa: BLE001 - it expires by itself
+            except Exception:  # it expires by itself
                 logger.warning("pagination cursor lock not released", exc_info=True)
 
 

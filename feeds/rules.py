@@ -112,7 +112,7 @@ def object_errors(type_name: str, obj: Any, *, languages: Sequence[str] = ()) ->
             errors.append(f"attribute name {name!r} is not made of A-Z, a-z, 0-9 and _")
     required = REQUIRED_FIELDS[type_name]
     optional = OPTIONAL_FIELDS[type_name]
-    for name, kind in required.items():
+    for name in required:
         if name not in obj:
             errors.append(f"required field {name!r} is missing")
     if type_name == "orders":

@@ -72,7 +72,7 @@ def record_page(
     offset: int,
     limit: int | None,
     rows: int,
-    bytes: int,  # noqa: A002 - the signal's own keyword
+    bytes: int,  # the signal's own keyword
     duration: float,
     outcome: str,
     client: str,

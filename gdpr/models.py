@@ -46,7 +46,7 @@ class AppendOnlyError(Exception):
 
 
 class ConsentRecordQuerySet(models.QuerySet):
-    def update(self, **kwargs):  # noqa: D401 - the refusal is the contract
+    def update(self, **kwargs):  # the refusal is the contract
         raise AppendOnlyError("Consent records are append-only: add a new record instead.")
 
     def delete(self):

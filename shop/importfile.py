@@ -81,7 +81,7 @@ class ImportFile:
             shutil.copyfileobj(stdin or sys.stdin.buffer, self._file, length=1 << 20)
         else:
             try:
-                self._file = open(path, "rb")  # noqa: SIM115 - closed by close()
+                self._file = open(path, "rb")  # closed by close()
             except OSError as exc:
                 raise UnreadableFile(f"cannot open {path}: {exc.strerror or exc}") from exc
         self._start, first = self._sniff()

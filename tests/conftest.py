@@ -1,6 +1,15 @@
-"""Shared fixtures: a fake Clerk on loopback, an authenticated feed client, a clean cache."""
+"""Shared fixtures: a fake Clerk on loopback, an authenticated feed client, a clean cache.
+
+The session needs Redis on 127.0.0.1:6379 and stops at once, naming it, when nothing answers
+there. Browser tests need Debian's chromium and chromium-driver: skipped without them, except
+under CI=true, where their absence fails.
+"""
 
 from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
 
 import pytest
 from django.core.cache import caches
@@ -11,6 +20,45 @@ from clerkfeeds.fake_clerk import FakeClerk
 TEST_TOKEN = "test-importer-token"
 TEST_PUBLIC_KEY = "test-public-key"
 TEST_PRIVATE_KEY = "test-private-key"
+
+REDIS_ADDRESS = ("127.0.0.1", 6379)
+BROWSER_BINARIES = (Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"))
+
+
+def redis_answers(address: tuple[str, int]) -> bool:
+    try:
+        with socket.create_connection(address, timeout=2) as conn:
+            conn.sendall(b"PING\r\n")
+            return conn.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def pytest_sessionstart(session):
+    if hasattr(session.config, "workerinput"):  # an xdist worker: the controller checked
+        return
+    if not redis_answers(REDIS_ADDRESS):
+        host, port = REDIS_ADDRESS
+        pytest.exit(
+            f"The tests need Redis on {host}:{port} and nothing answers there: start it "
+            f"(`redis-server --daemonize yes --save ''`; Debian: apt-get install redis-server), "
+            "or run `make test`, which starts it when redis-server is installed.",
+            returncode=3,
+        )
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("browser") is None:
+        return
+    missing = [str(path) for path in BROWSER_BINARIES if not path.exists()]
+    if missing:
+        reason = (
+            f"needs Debian's chromium and chromium-driver ({', '.join(missing)} missing): "
+            "apt-get install chromium chromium-driver"
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

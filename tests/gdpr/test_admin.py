@@ -106,9 +106,10 @@ def test_grant_action_shows_a_form_then_records_with_the_admin(admin, admin_user
     page = action(admin, "record_grant", customers)
     assert page.status_code == 200
     assert "A grant will be added" in page.content.decode()
+    at = timezone.now() - dt.timedelta(hours=1)  # in the past at any hour (a fixed time of day is not)
     response = action(
         admin, "record_grant", customers, apply="1", purpose=Purpose.THIRD_PARTY_SHARING,
-        at_0=timezone.now().strftime("%Y-%m-%d"), at_1="08:00:00", source=Source.ACCOUNT,
+        at_0=at.strftime("%Y-%m-%d"), at_1=at.strftime("%H:%M:%S"), source=Source.ACCOUNT,
         evidence="Signed consent form #88 (scanned)",
     )
     assert response.status_code == 302
