@@ -56,8 +56,14 @@ def page(after: int, limit: int) -> list[dict]:
     for pid, name, description, price, list_price, image, url, brand, created, index, attrs in rows:
         obj = dict(attrs) if attrs else {}
         obj.update(
-            id=pid, name=name, description=description, price=price, image=image, url=url,
-            categories=categories.get(pid, []), created_at=created,
+            id=pid,
+            name=name,
+            description=description,
+            price=price,
+            image=image,
+            url=url,
+            categories=categories.get(pid, []),
+            created_at=created,
         )
         if list_price is not None:
             obj["list_price"] = list_price

@@ -29,12 +29,44 @@ CREATED_FROM = 1_420_070_400  # 2015-01-01
 CREATED_TO = 1_735_689_600  # 2025-01-01
 
 ADJECTIVES = [
-    "Classic", "Organic", "Compact", "Deluxe", "Vintage", "Urban", "Alpine", "Coastal", "Smart",
-    "Handmade", "Soft", "Sturdy", "Light", "Premium", "Everyday", "Rustic", "Modern", "Tuscan",
+    "Classic",
+    "Organic",
+    "Compact",
+    "Deluxe",
+    "Vintage",
+    "Urban",
+    "Alpine",
+    "Coastal",
+    "Smart",
+    "Handmade",
+    "Soft",
+    "Sturdy",
+    "Light",
+    "Premium",
+    "Everyday",
+    "Rustic",
+    "Modern",
+    "Tuscan",
 ]
 NOUNS = [
-    "Backpack", "Kettle", "Lamp", "Jacket", "Sneaker", "Teapot", "Blanket", "Notebook", "Chair",
-    "Bottle", "Scarf", "Wallet", "Headphones", "Mug", "Cutting Board", "Umbrella", "Candle", "Vase",
+    "Backpack",
+    "Kettle",
+    "Lamp",
+    "Jacket",
+    "Sneaker",
+    "Teapot",
+    "Blanket",
+    "Notebook",
+    "Chair",
+    "Bottle",
+    "Scarf",
+    "Wallet",
+    "Headphones",
+    "Mug",
+    "Cutting Board",
+    "Umbrella",
+    "Candle",
+    "Vase",
 ]
 MATERIALS = ["cotton", "steel", "oak", "linen", "ceramic", "leather", "wool", "glass", "bamboo"]
 BRANDS = ["Arno", "Brera", "Dolomiti", "Etna", "Garda", "Lario", "Monviso", "Sila", "Vesuvio", "Amalfi"]

@@ -58,8 +58,13 @@ class Processes:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab") as out:
             proc = subprocess.Popen(
-                argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                argv,
+                cwd=REPO,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         self._procs.append((name, proc))
         return proc
@@ -137,7 +142,9 @@ def start_fake_clerk(procs: Processes, tokens: list[str], run_dir: Path) -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def server_env(*, database_url: str, cache_url: str, clerk_url: str, settings_module: str = "clerkfeeds.settings") -> dict[str, str]:
+def server_env(
+    *, database_url: str, cache_url: str, clerk_url: str, settings_module: str = "clerkfeeds.settings"
+) -> dict[str, str]:
     """The production-like environment every server of a run gets (the same for all three)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CLERK_", "GDPR_"))}
     env.update(
@@ -184,13 +191,23 @@ def gunicorn_config(run_dir: Path) -> tuple[Path, str]:
     return fallback, "sync workers, timeout 900 s (no gunicorn.conf.py in the project)"
 
 
-def start_gunicorn(procs: Processes, name: str, app: str, env: dict[str, str], run_dir: Path, *, config: Path, workers: int = 2) -> Server:
+def start_gunicorn(
+    procs: Processes, name: str, app: str, env: dict[str, str], run_dir: Path, *, config: Path, workers: int = 2
+) -> Server:
     """Start `app` under gunicorn with `config`; worker count and bind given on the command line
     (they override the config file) so all servers of a run are comparable."""
     port = free_port()
     argv = [
-        str(VENV_BIN / "gunicorn"), app, "--config", str(config), "--workers", str(workers),
-        "--bind", f"127.0.0.1:{port}", "--chdir", str(REPO),
+        str(VENV_BIN / "gunicorn"),
+        app,
+        "--config",
+        str(config),
+        "--workers",
+        str(workers),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--chdir",
+        str(REPO),
     ]
     log_path = run_dir / f"{name}.log"
     proc = procs.start(name, argv, env=env, log_path=log_path)

@@ -30,7 +30,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import seed_pg
 from bench.harness import (
-    OUT, Client, Processes, gunicorn_config, log, server_env, start_fake_clerk, start_gunicorn,
+    OUT,
+    Client,
+    Processes,
+    gunicorn_config,
+    log,
+    server_env,
+    start_fake_clerk,
+    start_gunicorn,
 )
 
 TOKEN = "bench-importer-token"
@@ -102,9 +109,22 @@ def main(argv: list[str] | None = None) -> int:
         client.get(args.path.format(limit=args.limit, offset=0))  # warm
         (worker,) = server.workers()
         spy = subprocess.Popen(
-            [args.py_spy, "record", "--pid", str(worker), "--rate", str(args.rate), "--format", "raw",
-             "--output", str(stacks), "--nonblocking"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            [
+                args.py_spy,
+                "record",
+                "--pid",
+                str(worker),
+                "--rate",
+                str(args.rate),
+                "--format",
+                "raw",
+                "--output",
+                str(stacks),
+                "--nonblocking",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         try:
             time.sleep(1.0)
@@ -126,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
             except subprocess.TimeoutExpired:
                 spy.kill()
     seconds.sort()
-    log(f"{len(seconds)} requests, {objects:,} objects in {wall:.1f}s; median request {1000 * seconds[len(seconds) // 2]:.1f} ms")
+    log(
+        f"{len(seconds)} requests, {objects:,} objects in {wall:.1f}s; median request {1000 * seconds[len(seconds) // 2]:.1f} ms"
+    )
     summary = summarise(stacks, args.top) if stacks.exists() else "py-spy wrote nothing"
     (run_dir / "summary.txt").write_text(summary + "\n")
     print(summary)

@@ -34,9 +34,9 @@ import sys
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import ijson
 import orjson
@@ -47,8 +47,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import seed_pg
 from bench.harness import (
-    OUT, Client, Processes, RssSampler, Server, gunicorn_config, log, machine_description, median,
-    peak_rss_mb, server_env, start_fake_clerk, start_gunicorn,
+    OUT,
+    Client,
+    Processes,
+    RssSampler,
+    Server,
+    gunicorn_config,
+    log,
+    machine_description,
+    median,
+    peak_rss_mb,
+    server_env,
+    start_fake_clerk,
+    start_gunicorn,
 )
 
 TOKEN = "bench-importer-token"
@@ -76,8 +87,16 @@ class Walk:
         return [s for _, s, _ in self.pages]
 
 
-def walk(client: Client, path_for: Callable[[int, int | None], str], extract: Callable[[bytes], list],
-         *, limit: int, expected: int, deadline: float, every: int = 1) -> Walk:
+def walk(
+    client: Client,
+    path_for: Callable[[int, int | None], str],
+    extract: Callable[[bytes], list],
+    *,
+    limit: int,
+    expected: int,
+    deadline: float,
+    every: int = 1,
+) -> Walk:
     """Walk a feed like Clerk's importer: offsets 0, L, 2L, … until an empty page.
 
     `path_for(offset, last_id)` builds the request. With `every` > 1, only every `every`'th page
@@ -161,9 +180,15 @@ def stream_whole_feed(client: Client, server: Server, path: str) -> dict:
         wall = time.perf_counter() - started
         client.close()
     return {
-        "path": path, "status": status, "objects": objects, "bytes": reader.bytes,
-        "seconds": wall, "first_byte_seconds": reader.first_byte, "error": error,
-        "rss_peak_sampled_mb": sampler.peak, "rss_hwm_mb": peak_rss_mb(server.workers()),
+        "path": path,
+        "status": status,
+        "objects": objects,
+        "bytes": reader.bytes,
+        "seconds": wall,
+        "first_byte_seconds": reader.first_byte,
+        "error": error,
+        "rss_peak_sampled_mb": sampler.peak,
+        "rss_hwm_mb": peak_rss_mb(server.workers()),
     }
 
 
@@ -230,12 +255,21 @@ class Target(ABC):
 
     def crawl(self, *, every: int = 1, timeout: float = 1800) -> Walk:
         self.before_single_request()
-        w = walk(self.client, self.path, self.extract, limit=self.ctx.limit, expected=self.ctx.products,
-                 deadline=time.monotonic() + timeout, every=every)
+        w = walk(
+            self.client,
+            self.path,
+            self.extract,
+            limit=self.ctx.limit,
+            expected=self.ctx.products,
+            deadline=time.monotonic() + timeout,
+            every=every,
+        )
         if every == 1:
             self.walks.append(w)
-            log(f"{self.name} walk {len(self.walks)}: {w.wall:.1f}s, {w.objects:,} objects, "
-                f"exact={w.in_order and w.complete} {w.stopped}")
+            log(
+                f"{self.name} walk {len(self.walks)}: {w.wall:.1f}s, {w.objects:,} objects, "
+                f"exact={w.in_order and w.complete} {w.stopped}"
+            )
         return w
 
     def rss(self) -> dict[int, float]:
@@ -247,7 +281,9 @@ class Target(ABC):
             "walk_wall_s": [w.wall for w in self.walks],
             "walks_exact": all(w.in_order and w.complete for w in self.walks),
             "walks": [asdict(w) | {"pages": None} for w in self.walks],
-            "page_ms_median_in_walks": 1000 * median([s for w in self.walks for s in w.page_seconds()]) if self.walks else None,
+            "page_ms_median_in_walks": 1000 * median([s for w in self.walks for s in w.page_seconds()])
+            if self.walks
+            else None,
             "rss_hwm_mb": self.rss(),
             "one_object_page_ms": 1000 * median(self.tiny) if self.tiny else None,
             "single_page_start_positions": self.start_positions(),
@@ -286,9 +322,11 @@ class Project(Target):
         self.before_single_request()
         log("project: streaming the whole products feed without limit …")
         result = stream_whole_feed(self.client, self.server, "/feed/products.json")
-        log(f"project stream: {result['objects']:,} objects, {result['bytes'] / 1e6:.0f} MB in "
+        log(
+            f"project stream: {result['objects']:,} objects, {result['bytes'] / 1e6:.0f} MB in "
             f"{result['seconds']:.1f}s {result['error']}; worker RSS peak "
-            f"{max(result['rss_peak_sampled_mb'].values(), default=0):.0f} MB")
+            f"{max(result['rss_peak_sampled_mb'].values(), default=0):.0f} MB"
+        )
         return result
 
 
@@ -301,18 +339,28 @@ class Peer(Target):
         return f"/peer/products/?limit={self.ctx.limit}&offset={offset}"
 
     def n_plus_one_first_page(self) -> float:
-        samples = [self.client.get(f"/peer/products-noprefetch/?limit={self.ctx.limit}&offset=0").seconds for _ in range(3)]
+        samples = [
+            self.client.get(f"/peer/products-noprefetch/?limit={self.ctx.limit}&offset=0").seconds for _ in range(3)
+        ]
         return 1000 * median(samples)
 
     def n_plus_one_crawl_estimate(self, every: int) -> float | None:
         """The crawl of the same view without `prefetch_related` (one query per product for its
         categories, as such views are often first written), estimated from every `every`th page
         (every=1: the full crawl, measured)."""
+
         def path(offset: int, _last: int | None) -> str:
             return f"/peer/products-noprefetch/?limit={self.ctx.limit}&offset={offset}"
 
-        w = walk(self.client, path, drf_results, limit=self.ctx.limit, expected=self.ctx.products,
-                 deadline=time.monotonic() + self.ctx.peer_timeout, every=every)
+        w = walk(
+            self.client,
+            path,
+            drf_results,
+            limit=self.ctx.limit,
+            expected=self.ctx.products,
+            deadline=time.monotonic() + self.ctx.peer_timeout,
+            every=every,
+        )
         if not w.complete:
             return None
         return every * sum(s for _, s, n in w.pages if n) + sum(s for _, s, n in w.pages if not n)
@@ -360,8 +408,10 @@ def run_targets(ctx: RunContext, names: list[str]) -> dict:
         for target in targets.values():
             target.sample_tiny()
     for target in targets.values():
-        log(f"{target.name} pages (median ms){' cold' if target.name == 'project' else ''}: {fmt_medians(target.latency)}; "
-            f"one-object page {1000 * median(target.tiny):.1f} ms")
+        log(
+            f"{target.name} pages (median ms){' cold' if target.name == 'project' else ''}: {fmt_medians(target.latency)}; "
+            f"one-object page {1000 * median(target.tiny):.1f} ms"
+        )
 
     crawlers = [t for n, t in targets.items() if n in ("bare", "project")]
     for _ in range(ctx.walks):
@@ -389,7 +439,9 @@ def run_targets(ctx: RunContext, names: list[str]) -> dict:
         estimate, method, w = peer.estimated_crawl(ctx.peer_crawl, ctx.peer_every, ctx.peer_timeout)
         log(f"peer crawl: {estimate and round(estimate, 1)} s ({method})")
         results["peer"].update(
-            crawl_s=estimate, crawl_method=method, rss_hwm_mb=peer.rss(),
+            crawl_s=estimate,
+            crawl_method=method,
+            rss_hwm_mb=peer.rss(),
             crawl_pages=[(o, round(s * 1000, 1), n) for o, s, n in w.pages],
         )
         if "project" in targets:
@@ -400,8 +452,12 @@ def run_targets(ctx: RunContext, names: list[str]) -> dict:
             log(f"peer without prefetch_related: {ctx.n_plus_one_crawl} crawl (every {every} page) …")
             crawl = peer.n_plus_one_crawl_estimate(every)
             results["peer"]["noprefetch_crawl_s"] = crawl
-            results["peer"]["noprefetch_crawl_method"] = "full crawl" if every == 1 else "estimated from every 20th page"
-            log(f"peer without prefetch_related: crawl {crawl and round(crawl)} s ({results['peer']['noprefetch_crawl_method']})")
+            results["peer"]["noprefetch_crawl_method"] = (
+                "full crawl" if every == 1 else "estimated from every 20th page"
+            )
+            log(
+                f"peer without prefetch_related: crawl {crawl and round(crawl)} s ({results['peer']['noprefetch_crawl_method']})"
+            )
             if "project" in targets:
                 results["project"]["crawl_after_n_plus_one_s"] = targets["project"].crawl().wall
     for target in targets.values():
@@ -442,7 +498,8 @@ def check_page(r, limit: int, what: str, extract: Callable[[bytes], list] = json
 def ms(samples: dict[int, list[float]]) -> dict[str, dict]:
     return {
         str(o): {"median": 1000 * statistics.median(v), "n": len(v), "all": [round(1000 * s, 1) for s in v]}
-        for o, v in samples.items() if v
+        for o, v in samples.items()
+        if v
     }
 
 
@@ -483,12 +540,15 @@ def report(results: dict) -> str:
     for o in OFFSETS:
         k = str(o)
         proj = f"{num(get(p, 'cold_ms', k, 'median'))} cold / {num(get(p, 'warm_ms', k, 'median'))} warm"
-        lines.append(f"| page of 1,000 at offset {o:,}, median ms | {proj} | "
-                     f"{num(get(peer, 'latency_ms', k, 'median'))} | {num(get(bare, 'latency_ms', k, 'median'))} |")
+        lines.append(
+            f"| page of 1,000 at offset {o:,}, median ms | {proj} | "
+            f"{num(get(peer, 'latency_ms', k, 'median'))} | {num(get(bare, 'latency_ms', k, 'median'))} |"
+        )
     pc = median(p["walk_wall_s"]) if p and p["walk_wall_s"] else None
     bc = median(bare["walk_wall_s"]) if bare and bare["walk_wall_s"] else None
     ec = get(peer, "crawl_s")
     estimated = bool(peer) and "estimated" in (peer.get("crawl_method") or "")
+
     def spread(d: dict | None) -> str:
         walls = (d or {}).get("walk_wall_s") or []
         return f"median of {len(walls)}, {min(walls):.1f}–{max(walls):.1f}" if walls else "none"
@@ -498,11 +558,17 @@ def report(results: dict) -> str:
         f"{num(get(p, 'crawl_after_peer_s'), '{:.1f}')} right after the peer's) | "
         f"{num(ec)}{' (estimated)' if estimated else ''} | {num(bc, '{:.1f}')} ({spread(bare)}) |"
     )
-    lines.append(f"| every crawl exact (each product once, in id order) | {get(p, 'walks_exact')} | – | {get(bare, 'walks_exact')} |")
-    lines.append(f"| median page within a crawl, ms | {num(get(p, 'page_ms_median_in_walks'), '{:.1f}')} | – | "
-                 f"{num(get(bare, 'page_ms_median_in_walks'), '{:.1f}')} |")
-    lines.append(f"| peak RSS per worker (VmHWM, max of 2 workers), MB | {num(mx(get(p, 'rss_hwm_mb')))} | "
-                 f"{num(mx(get(peer, 'rss_hwm_mb')))} | {num(mx(get(bare, 'rss_hwm_mb')))} |")
+    lines.append(
+        f"| every crawl exact (each product once, in id order) | {get(p, 'walks_exact')} | – | {get(bare, 'walks_exact')} |"
+    )
+    lines.append(
+        f"| median page within a crawl, ms | {num(get(p, 'page_ms_median_in_walks'), '{:.1f}')} | – | "
+        f"{num(get(bare, 'page_ms_median_in_walks'), '{:.1f}')} |"
+    )
+    lines.append(
+        f"| peak RSS per worker (VmHWM, max of 2 workers), MB | {num(mx(get(p, 'rss_hwm_mb')))} | "
+        f"{num(mx(get(peer, 'rss_hwm_mb')))} | {num(mx(get(bare, 'rss_hwm_mb')))} |"
+    )
     stream = get(p, "stream")
     if stream:
         lines.append(
@@ -510,19 +576,28 @@ def report(results: dict) -> str:
             f"{stream['seconds']:.0f} s (first byte {1000 * (stream['first_byte_seconds'] or 0):.0f} ms); worker RSS "
             f"≤ {num(mx(stream['rss_peak_sampled_mb']))} MB {stream['error']} | – | – |"
         )
-    lines.append(f"| one-object first page (`limit=1`): the cost of a request apart from its rows, median ms | "
-                 f"{num(get(p, 'one_object_page_ms'), '{:.1f}')} | {num(get(peer, 'one_object_page_ms'), '{:.1f}')} | "
-                 f"{num(get(bare, 'one_object_page_ms'), '{:.1f}')} |")
+    lines.append(
+        f"| one-object first page (`limit=1`): the cost of a request apart from its rows, median ms | "
+        f"{num(get(p, 'one_object_page_ms'), '{:.1f}')} | {num(get(peer, 'one_object_page_ms'), '{:.1f}')} | "
+        f"{num(get(bare, 'one_object_page_ms'), '{:.1f}')} |"
+    )
     starts = get(p, "single_page_start_positions")
     if starts:
-        lines.append("| where a cold single page really starts (position of its first row) | "
-                     + "; ".join(f"offset {int(o):,}: {', '.join(f'{v:,}' for v in vs)}" for o, vs in sorted(starts.items(), key=lambda kv: int(kv[0])))
-                     + " | – | – |")
+        lines.append(
+            "| where a cold single page really starts (position of its first row) | "
+            + "; ".join(
+                f"offset {int(o):,}: {', '.join(f'{v:,}' for v in vs)}"
+                for o, vs in sorted(starts.items(), key=lambda kv: int(kv[0]))
+            )
+            + " | – | – |"
+        )
     if peer and peer.get("noprefetch_first_page_ms"):
         est = peer.get("noprefetch_crawl_s")
         how = peer.get("noprefetch_crawl_method") or "estimated from every 20th page"
-        lines.append(f"| peer without `prefetch_related` (N+1): first page ms; crawl s ({how}) | – | "
-                     f"{peer['noprefetch_first_page_ms']:.0f}; {num(est)} | – |")
+        lines.append(
+            f"| peer without `prefetch_related` (N+1): first page ms; crawl s ({how}) | – | "
+            f"{peer['noprefetch_first_page_ms']:.0f}; {num(est)} | – |"
+        )
 
     ratios = ["", "| ratio | value | target |", "|---|---|---|"]
     for kind in ("cold", "warm"):
@@ -532,8 +607,10 @@ def report(results: dict) -> str:
             if first and deep:
                 ratios.append(f"| project deep / first page, {kind}, offset {o:,} / 0 | {deep / first:.2f} | < 1.5 |")
     if get(peer, "latency_ms", "0", "median") and get(peer, "latency_ms", "990000", "median"):
-        ratios.append(f"| (peer deep / first page, offset 990,000 / 0) | "
-                      f"{peer['latency_ms']['990000']['median'] / peer['latency_ms']['0']['median']:.2f} | – |")
+        ratios.append(
+            f"| (peer deep / first page, offset 990,000 / 0) | "
+            f"{peer['latency_ms']['990000']['median'] / peer['latency_ms']['0']['median']:.2f} | – |"
+        )
     if pc and ec:
         after = get(p, "crawl_after_peer_s")
         extra = f" ({ec / after:.1f}× against the crawl right after it)" if after else ""
@@ -568,10 +645,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peer-crawl", choices=("sample", "full"), default="full")
     parser.add_argument("--peer-every", type=int, default=10, help="sampled crawl: every Nth page")
     parser.add_argument("--peer-timeout", type=float, default=1800, help="bound of the peer's crawl (s)")
-    parser.add_argument("--n-plus-one-crawl", choices=("sample", "full"), default="sample",
-                        help="the peer without prefetch_related: every 20th page, or the full crawl (~10 min)")
-    parser.add_argument("--no-n-plus-one", dest="peer_n_plus_one", action="store_false",
-                        help="skip the estimated crawl of the peer without prefetch_related")
+    parser.add_argument(
+        "--n-plus-one-crawl",
+        choices=("sample", "full"),
+        default="sample",
+        help="the peer without prefetch_related: every 20th page, or the full crawl (~10 min)",
+    )
+    parser.add_argument(
+        "--no-n-plus-one",
+        dest="peer_n_plus_one",
+        action="store_false",
+        help="skip the estimated crawl of the peer without prefetch_related",
+    )
     parser.add_argument("--skip-seed", action="store_true", help="do not check/build the data")
     args = parser.parse_args(argv)
 
@@ -582,20 +667,32 @@ def main(argv: list[str] | None = None) -> int:
         seed_pg.build(args.database_url, seed_pg.SCALES["bench"])
     products, id_before = ids_before_offsets(args.database_url)
     results: dict = {
-        "date": dt.datetime.now().isoformat(timespec="seconds"), "machine": machine_description(),
+        "date": dt.datetime.now().isoformat(timespec="seconds"),
+        "machine": machine_description(),
         "command": "bench/run_feeds.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "products": products, "limit": args.limit,
+        "products": products,
+        "limit": args.limit,
     }
     with Processes() as procs:
         clerk_url = start_fake_clerk(procs, [TOKEN], run_dir)
         conf, conf_text = gunicorn_config(run_dir)
         results["gunicorn"] = conf_text + ", 2 workers"
         ctx = RunContext(
-            procs=procs, run_dir=run_dir, conf=conf, cache=redis.Redis.from_url(args.cache_url),
+            procs=procs,
+            run_dir=run_dir,
+            conf=conf,
+            cache=redis.Redis.from_url(args.cache_url),
             env=server_env(database_url=args.database_url, cache_url=args.cache_url, clerk_url=clerk_url),
-            limit=args.limit, samples=args.samples, walks=args.walks, products=products,
-            id_before=id_before, stream=args.stream, peer_crawl=args.peer_crawl,
-            peer_every=args.peer_every, peer_timeout=args.peer_timeout, peer_n_plus_one=args.peer_n_plus_one,
+            limit=args.limit,
+            samples=args.samples,
+            walks=args.walks,
+            products=products,
+            id_before=id_before,
+            stream=args.stream,
+            peer_crawl=args.peer_crawl,
+            peer_every=args.peer_every,
+            peer_timeout=args.peer_timeout,
+            peer_n_plus_one=args.peer_n_plus_one,
             n_plus_one_crawl=args.n_plus_one_crawl,
             database_url=args.database_url,
         )

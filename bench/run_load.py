@@ -46,8 +46,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import seed_pg
 from bench.harness import (
-    OUT, PYTHON, REPO, Client, Processes, gunicorn_config, log, machine_description, percentile,
-    server_env, start_fake_clerk, start_gunicorn,
+    OUT,
+    PYTHON,
+    REPO,
+    Client,
+    Processes,
+    gunicorn_config,
+    log,
+    machine_description,
+    percentile,
+    server_env,
+    start_fake_clerk,
+    start_gunicorn,
 )
 
 DEFAULT_DB = seed_pg.DEFAULT_URLS["load"]
@@ -75,8 +85,19 @@ def feed_ids(feed_name: str) -> set[int]:
 
 
 # --- walkers ---------------------------------------------------------------------------------
-def walker_main(index: int, feed: str, limit: int, tokens: list[str], base_url: str, database_url: str,
-                stop_at: float, max_walks: int, out_path: str, control: bool = False, abort=None) -> None:
+def walker_main(
+    index: int,
+    feed: str,
+    limit: int,
+    tokens: list[str],
+    base_url: str,
+    database_url: str,
+    stop_at: float,
+    max_walks: int,
+    out_path: str,
+    control: bool = False,
+    abort=None,
+) -> None:
     """Repeat full walks of `feed` until `stop_at`; pickle every walk's record to `out_path`.
 
     `control`: walk the naive peer's LimitOffsetPagination (plain SQL OFFSET) instead of the
@@ -101,8 +122,11 @@ def walker_main(index: int, feed: str, limit: int, tokens: list[str], base_url: 
             walk_deadline = time.time() + 600
             while pages < max_pages and time.time() < walk_deadline and not (abort and abort.is_set()):
                 started = time.time()
-                path = (f"/peer/products/?limit={limit}&offset={offset}" if control
-                        else f"/feed/{feed}.json?limit={limit}&offset={offset}")
+                path = (
+                    f"/peer/products/?limit={limit}&offset={offset}"
+                    if control
+                    else f"/feed/{feed}.json?limit={limit}&offset={offset}"
+                )
                 try:
                     r = client.get(path)
                 except OSError as exc:
@@ -124,11 +148,23 @@ def walker_main(index: int, feed: str, limit: int, tokens: list[str], base_url: 
                 offset += limit
             after = feed_ids(feed)
             t1 = time.time()
-            walks.append({
-                "walker": index, "walk": n + 1, "control": control, "feed": feed, "limit": limit, "t0": t0, "t1": t1, "pages": pages,
-                "complete": complete, "stopped": stopped, "before": before, "after": after,
-                "walked": walked,
-            })
+            walks.append(
+                {
+                    "walker": index,
+                    "walk": n + 1,
+                    "control": control,
+                    "feed": feed,
+                    "limit": limit,
+                    "t0": t0,
+                    "t1": t1,
+                    "pages": pages,
+                    "complete": complete,
+                    "stopped": stopped,
+                    "before": before,
+                    "after": after,
+                    "walked": walked,
+                }
+            )
     except Exception:  # reported by the coordinator
         error = traceback.format_exc()
     with open(out_path, "wb") as f:
@@ -144,29 +180,36 @@ def product_batch(rng: random.Random, *, existing_max: int, changed: int, new: i
     ]
     objects = []
     for pid in sorted(set(ids)):
-        objects.append({
-            "id": pid,
-            "name": f"Load-test product {pid} v{now}",
-            "description": "Changed by the load test's import loop.",
-            "price": round(rng.uniform(5, 500), 2),
-            "image": f"https://shop.example/img/{pid}.jpg",
-            "url": f"https://shop.example/p/{pid}",
-            "categories": sorted(rng.sample(range(1, 1001), rng.randint(1, 3))),
-            "created_at": now - 86400 * rng.randint(1, 900),
-            "updated_at": now,
-            "brand": f"Brand {rng.randint(1, 50)}",
-            "stock": rng.randint(0, 200),
-        })
+        objects.append(
+            {
+                "id": pid,
+                "name": f"Load-test product {pid} v{now}",
+                "description": "Changed by the load test's import loop.",
+                "price": round(rng.uniform(5, 500), 2),
+                "image": f"https://shop.example/img/{pid}.jpg",
+                "url": f"https://shop.example/p/{pid}",
+                "categories": sorted(rng.sample(range(1, 1001), rng.randint(1, 3))),
+                "created_at": now - 86400 * rng.randint(1, 900),
+                "updated_at": now,
+                "brand": f"Brand {rng.randint(1, 50)}",
+                "stock": rng.randint(0, 200),
+            }
+        )
     return objects
 
 
-def import_loop(database_url: str, stop, stop_at: float, pause: float, batch: int, log_path: str,
-                max_runs: int, run_dir: str) -> None:
+def import_loop(
+    database_url: str, stop, stop_at: float, pause: float, batch: int, log_path: str, max_runs: int, run_dir: str
+) -> None:
     """Run `manage.py import_shop` on a fresh batch of products until `stop` is set (at the
     latest `stop_at`)."""
     rng = random.Random(7)
-    env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "clerkfeeds.settings",
-           "DJANGO_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DJANGO_SETTINGS_MODULE": "clerkfeeds.settings",
+        "DJANGO_LOG_LEVEL": "WARNING",
+    }
     with open(log_path, "a") as out:
         for run in range(max_runs):
             if stop.is_set() or time.time() > stop_at:
@@ -177,19 +220,43 @@ def import_loop(database_url: str, stop, stop_at: float, pause: float, batch: in
             t0 = time.time()
             proc = subprocess.run(
                 [PYTHON, "manage.py", "import_shop", str(path), "--type", "products"],
-                cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+                cwd=REPO,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
             )
             t1 = time.time()
-            out.write(json.dumps({"kind": "import", "t0": t0, "t1": t1, "feed": "products",
-                                  "ids": [o["id"] for o in objects], "rc": proc.returncode,
-                                  "stderr": proc.stderr[-2000:], "stdout": proc.stdout[-500:]}) + "\n")
+            out.write(
+                json.dumps(
+                    {
+                        "kind": "import",
+                        "t0": t0,
+                        "t1": t1,
+                        "feed": "products",
+                        "ids": [o["id"] for o in objects],
+                        "rc": proc.returncode,
+                        "stderr": proc.stderr[-2000:],
+                        "stdout": proc.stdout[-500:],
+                    }
+                )
+                + "\n"
+            )
             out.flush()
             path.unlink()
             stop.wait(pause)
 
 
-def admin_loop(database_url: str, stop, stop_at: float, rate: float, delete_every: int, log_path: str,
-               customers: int, max_changes: int) -> None:
+def admin_loop(
+    database_url: str,
+    stop,
+    stop_at: float,
+    rate: float,
+    delete_every: int,
+    log_path: str,
+    customers: int,
+    max_changes: int,
+) -> None:
     """Consent grants/withdrawals through the ledger, and product deletions, until `stop` is set
     (at the latest `stop_at`)."""
     django_setup(database_url)
@@ -211,14 +278,32 @@ def admin_loop(database_url: str, stop, stop_at: float, rate: float, delete_ever
             t0 = time.time()
             error = ""
             try:
-                record_consent(customer=customer, purpose=purpose, granted=granted, at=timezone.now(),
-                               source="admin", evidence="load test: admin form")
+                record_consent(
+                    customer=customer,
+                    purpose=purpose,
+                    granted=granted,
+                    at=timezone.now(),
+                    source="admin",
+                    evidence="load test: admin form",
+                )
             except Exception as exc:  # logged, the loop goes on
                 error = repr(exc)
             t1 = time.time()
-            out.write(json.dumps({"kind": "consent", "t0": t0, "t1": t1, "feed": "customers",
-                                  "ids": [customer], "purpose": purpose, "granted": granted,
-                                  "error": error}) + "\n")
+            out.write(
+                json.dumps(
+                    {
+                        "kind": "consent",
+                        "t0": t0,
+                        "t1": t1,
+                        "feed": "customers",
+                        "ids": [customer],
+                        "purpose": purpose,
+                        "granted": granted,
+                        "error": error,
+                    }
+                )
+                + "\n"
+            )
             if delete_every and n % delete_every == delete_every - 1:
                 pid = 2 * rng.randrange(1, 100_000)
                 t0 = time.time()
@@ -227,8 +312,19 @@ def admin_loop(database_url: str, stop, stop_at: float, rate: float, delete_ever
                 if obj is not None:
                     obj.delete()  # what the admin's delete does: signals (outbox) included
                     deleted = 1
-                out.write(json.dumps({"kind": "delete", "t0": t0, "t1": time.time(),
-                                      "feed": "products", "ids": [pid], "deleted": deleted}) + "\n")
+                out.write(
+                    json.dumps(
+                        {
+                            "kind": "delete",
+                            "t0": t0,
+                            "t1": time.time(),
+                            "feed": "products",
+                            "ids": [pid],
+                            "deleted": deleted,
+                        }
+                    )
+                    + "\n"
+                )
             out.flush()
             stop.wait(rng.expovariate(rate))
 
@@ -260,12 +356,24 @@ def judge(walk: dict, touched: set[int]) -> dict:
     phantom = set(counts) - (before | after | touched)
     ok = walk["complete"] and not missing and not repeated and not phantom
     return {
-        "feed": walk["feed"], "limit": walk["limit"], "walker": walk["walker"], "walk": walk["walk"],
-        "repeated_count": len(repeated), "phantom_count": len(phantom),
-        "seconds": round(walk["t1"] - walk["t0"], 2), "pages": walk["pages"], "objects": len(walked),
-        "stable": len(stable), "touched": len(touched), "missing": sorted(missing)[:10],
-        "missing_count": len(missing), "repeated": sorted(repeated)[:10], "phantom": sorted(phantom)[:10],
-        "complete": walk["complete"], "stopped": walk["stopped"], "exact": ok,
+        "feed": walk["feed"],
+        "limit": walk["limit"],
+        "walker": walk["walker"],
+        "walk": walk["walk"],
+        "repeated_count": len(repeated),
+        "phantom_count": len(phantom),
+        "seconds": round(walk["t1"] - walk["t0"], 2),
+        "pages": walk["pages"],
+        "objects": len(walked),
+        "stable": len(stable),
+        "touched": len(touched),
+        "missing": sorted(missing)[:10],
+        "missing_count": len(missing),
+        "repeated": sorted(repeated)[:10],
+        "phantom": sorted(phantom)[:10],
+        "complete": walk["complete"],
+        "stopped": walk["stopped"],
+        "exact": ok,
     }
 
 
@@ -300,11 +408,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--consent-rate", type=float, default=5.0, help="consent changes per second")
     parser.add_argument("--delete-every", type=int, default=25, help="a product deletion every N changes")
     parser.add_argument("--skip-seed", action="store_true")
-    parser.add_argument("--token-per-walk", action="store_true",
-                        help="a new token (client identity) for every walk, instead of one per walker")
-    parser.add_argument("--control", action="store_true",
-                        help="add a walker on the naive peer's OFFSET paging (a negative control: "
-                             "its walks should come out inexact, proving the check can fail)")
+    parser.add_argument(
+        "--token-per-walk",
+        action="store_true",
+        help="a new token (client identity) for every walk, instead of one per walker",
+    )
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="add a walker on the naive peer's OFFSET paging (a negative control: "
+        "its walks should come out inexact, proving the check can fail)",
+    )
     args = parser.parse_args(argv)
 
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -321,7 +435,8 @@ def main(argv: list[str] | None = None) -> int:
     tokens = [[f"load-token-{i + 1}-{n + 1}" for n in range(per_walker)] for i in range(args.walkers)]
     ctx = mp.get_context("spawn")
     results: dict = {
-        "date": dt.datetime.now().isoformat(timespec="seconds"), "machine": machine_description(),
+        "date": dt.datetime.now().isoformat(timespec="seconds"),
+        "machine": machine_description(),
         "command": "bench/run_load.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "token_per_walk": args.token_per_walk,
         "data": {"products": scale.products, "customers": scale.customers, "orders": scale.orders},
@@ -338,7 +453,8 @@ def main(argv: list[str] | None = None) -> int:
         redis.Redis.from_url(args.cache_url).flushdb()
         server = start_gunicorn(procs, "project", "clerkfeeds.wsgi:application", env, run_dir, config=conf)
         probe = Client(server.base_url, headers={"X-Clerk-Authorization": f"Bearer {tokens[0][0]}"}).get(
-            "/feed/products.json?limit=1")
+            "/feed/products.json?limit=1"
+        )
         if probe.status != 200:
             log(f"the products feed answered {probe.status}: {probe.body[:300]!r}")
             return 2
@@ -348,28 +464,86 @@ def main(argv: list[str] | None = None) -> int:
             # The mutators run until the last walk ends (bounded: the walks' own bound + a margin).
             stop, abort = ctx.Event(), ctx.Event()
             mut_stop = stop_at + 900
-            children.append(ctx.Process(target=import_loop, name="import", args=(
-                args.database_url, stop, mut_stop, args.import_pause, args.import_batch, str(import_log),
-                1000, str(run_dir))))
-            children.append(ctx.Process(target=admin_loop, name="admin", args=(
-                args.database_url, stop, mut_stop, args.consent_rate, args.delete_every, str(admin_log),
-                scale.customers, 100_000)))
+            children.append(
+                ctx.Process(
+                    target=import_loop,
+                    name="import",
+                    args=(
+                        args.database_url,
+                        stop,
+                        mut_stop,
+                        args.import_pause,
+                        args.import_batch,
+                        str(import_log),
+                        1000,
+                        str(run_dir),
+                    ),
+                )
+            )
+            children.append(
+                ctx.Process(
+                    target=admin_loop,
+                    name="admin",
+                    args=(
+                        args.database_url,
+                        stop,
+                        mut_stop,
+                        args.consent_rate,
+                        args.delete_every,
+                        str(admin_log),
+                        scale.customers,
+                        100_000,
+                    ),
+                )
+            )
             walker_outs = []
             for i in range(args.walkers):
                 feed, limit = WALKER_FEEDS[i % len(WALKER_FEEDS)]
                 out_path = run_dir / f"walker-{i + 1}.pickle"
                 walker_outs.append(out_path)
-                children.append(ctx.Process(target=walker_main, name=f"walker-{i + 1}", args=(
-                    i + 1, feed, limit, tokens[i], server.base_url, args.database_url, stop_at,
-                    args.max_walks, str(out_path), False, abort)))
+                children.append(
+                    ctx.Process(
+                        target=walker_main,
+                        name=f"walker-{i + 1}",
+                        args=(
+                            i + 1,
+                            feed,
+                            limit,
+                            tokens[i],
+                            server.base_url,
+                            args.database_url,
+                            stop_at,
+                            args.max_walks,
+                            str(out_path),
+                            False,
+                            abort,
+                        ),
+                    )
+                )
             if args.control:
                 peer_env = dict(env, DJANGO_SETTINGS_MODULE="bench.peer.settings")
                 peer = start_gunicorn(procs, "peer", "clerkfeeds.wsgi:application", peer_env, run_dir, config=conf)
                 out_path = run_dir / "walker-control.pickle"
                 walker_outs.append(out_path)
-                children.append(ctx.Process(target=walker_main, name="walker-control", args=(
-                    0, "products", 1000, [""], peer.base_url, args.database_url, stop_at,
-                    args.max_walks, str(out_path), True, abort)))
+                children.append(
+                    ctx.Process(
+                        target=walker_main,
+                        name="walker-control",
+                        args=(
+                            0,
+                            "products",
+                            1000,
+                            [""],
+                            peer.base_url,
+                            args.database_url,
+                            stop_at,
+                            args.max_walks,
+                            str(out_path),
+                            True,
+                            abort,
+                        ),
+                    )
+                )
             for child in children:
                 child.start()
             log(f"{args.walkers} walkers, an import loop and an admin loop running for ~{args.duration:.0f}s …")
@@ -418,29 +592,48 @@ def main(argv: list[str] | None = None) -> int:
     per_feed = {}
     for feed in sorted({f for *_, f in requests}):
         lat = [s for _, s, _, f in requests if f == feed and s is not None]
-        per_feed[feed] = {"requests": len(lat), "p50_ms": 1000 * percentile(lat, 50), "p99_ms": 1000 * percentile(lat, 99)}
-    results.update({
-        "seconds": round(span, 1), "requests": len(requests), "rps": len(requests) / span,
-        "objects_per_second": sum(v["objects"] for v in verdicts) / span,
-        "import_run_p50_s": percentile([m["t1"] - m["t0"] for m in imports], 50),
-        "p50_ms": 1000 * (percentile(latencies, 50) or 0), "p99_ms": 1000 * (percentile(latencies, 99) or 0),
-        "statuses": dict(statuses), "server_errors": sum(n for s, n in statuses.items() if s.startswith("5") or s == "0"),
-        "per_feed": per_feed, "walks": len(verdicts), "walks_exact": sum(v["exact"] for v in verdicts),
-        "walks_by_feed": dict(Counter(f"{v['feed']}@{v['limit']}" for v in verdicts)),
-        "walks_with_skips": sum(1 for v in verdicts if v["missing_count"]),
-        "walks_with_repeats": sum(1 for v in verdicts if v["repeated_count"]),
-        "walks_with_phantoms": sum(1 for v in verdicts if v["phantom_count"]),
-        "walks_incomplete": sum(1 for v in verdicts if not v["complete"]),
-        "first_walks_exact": f"{sum(v['exact'] for v in verdicts if v['walk'] == 1)} / "
-                             f"{sum(1 for v in verdicts if v['walk'] == 1)}",
-        "repeats_by_walk": {f"{v['feed']}@{v['limit']}#{v['walk']}": v["repeated_count"] for v in verdicts if v["repeated_count"]},
-        "imports": len(imports), "imports_failed": sum(1 for m in imports if m["rc"] != 0),
-        "imported_products": sum(len(m["ids"]) for m in imports),
-        "consent_changes": len(consents), "consent_errors": sum(1 for m in consents if m["error"]),
-        "products_deleted": sum(m["deleted"] for m in deletes), "errors": errors,
-        "verdicts": verdicts, "control_walks": len(control),
-        "control_inexact": sum(not v["exact"] for v in control), "control_verdicts": control,
-    })
+        per_feed[feed] = {
+            "requests": len(lat),
+            "p50_ms": 1000 * percentile(lat, 50),
+            "p99_ms": 1000 * percentile(lat, 99),
+        }
+    results.update(
+        {
+            "seconds": round(span, 1),
+            "requests": len(requests),
+            "rps": len(requests) / span,
+            "objects_per_second": sum(v["objects"] for v in verdicts) / span,
+            "import_run_p50_s": percentile([m["t1"] - m["t0"] for m in imports], 50),
+            "p50_ms": 1000 * (percentile(latencies, 50) or 0),
+            "p99_ms": 1000 * (percentile(latencies, 99) or 0),
+            "statuses": dict(statuses),
+            "server_errors": sum(n for s, n in statuses.items() if s.startswith("5") or s == "0"),
+            "per_feed": per_feed,
+            "walks": len(verdicts),
+            "walks_exact": sum(v["exact"] for v in verdicts),
+            "walks_by_feed": dict(Counter(f"{v['feed']}@{v['limit']}" for v in verdicts)),
+            "walks_with_skips": sum(1 for v in verdicts if v["missing_count"]),
+            "walks_with_repeats": sum(1 for v in verdicts if v["repeated_count"]),
+            "walks_with_phantoms": sum(1 for v in verdicts if v["phantom_count"]),
+            "walks_incomplete": sum(1 for v in verdicts if not v["complete"]),
+            "first_walks_exact": f"{sum(v['exact'] for v in verdicts if v['walk'] == 1)} / "
+            f"{sum(1 for v in verdicts if v['walk'] == 1)}",
+            "repeats_by_walk": {
+                f"{v['feed']}@{v['limit']}#{v['walk']}": v["repeated_count"] for v in verdicts if v["repeated_count"]
+            },
+            "imports": len(imports),
+            "imports_failed": sum(1 for m in imports if m["rc"] != 0),
+            "imported_products": sum(len(m["ids"]) for m in imports),
+            "consent_changes": len(consents),
+            "consent_errors": sum(1 for m in consents if m["error"]),
+            "products_deleted": sum(m["deleted"] for m in deletes),
+            "errors": errors,
+            "verdicts": verdicts,
+            "control_walks": len(control),
+            "control_inexact": sum(not v["exact"] for v in control),
+            "control_verdicts": control,
+        }
+    )
     (run_dir / "results.json").write_text(json.dumps(results, indent=1, default=str))
     failed_imports = [m for m in imports if m["rc"] != 0][:2]
     for m in failed_imports:
@@ -449,12 +642,16 @@ def main(argv: list[str] | None = None) -> int:
         log(f"walker error: {e}")
     for v in verdicts:
         if not v["exact"]:
-            log(f"inexact walk: {v['feed']}@{v['limit']} walker {v['walker']} walk {v['walk']}: "
+            log(
+                f"inexact walk: {v['feed']}@{v['limit']} walker {v['walker']} walk {v['walk']}: "
                 f"{v['missing_count']} skipped, {v['repeated_count']} repeated (e.g. {v['repeated'][:5]}), "
-                f"{v['phantom_count']} phantom, complete={v['complete']} {v['stopped']}")
+                f"{v['phantom_count']} phantom, complete={v['complete']} {v['stopped']}"
+            )
     print(report(results))
     log(f"raw figures in {run_dir.relative_to(REPO)}/results.json")
-    ok = results["server_errors"] == 0 and results["walks_exact"] == results["walks"] and not errors and results["walks"]
+    ok = (
+        results["server_errors"] == 0 and results["walks_exact"] == results["walks"] and not errors and results["walks"]
+    )
     return 0 if ok else 1
 
 
@@ -470,7 +667,9 @@ def report(r: dict) -> str:
         f"| latency p50 / p99, all pages (ms) | {r['p50_ms']:.0f} / {r['p99_ms']:.0f} |",
     ]
     for feed, f in r["per_feed"].items():
-        lines.append(f"| latency p50 / p99, {feed} pages (ms) | {f['p50_ms']:.0f} / {f['p99_ms']:.0f} ({f['requests']:,} requests) |")
+        lines.append(
+            f"| latency p50 / p99, {feed} pages (ms) | {f['p50_ms']:.0f} / {f['p99_ms']:.0f} ({f['requests']:,} requests) |"
+        )
     lines += [
         f"| HTTP statuses | {', '.join(f'{s}: {n:,}' for s, n in sorted(r['statuses'].items()))} |",
         f"| 5xx or connection errors | {r['server_errors']} |",
@@ -479,8 +678,14 @@ def report(r: dict) -> str:
         f"| walks with skipped / repeated / phantom rows; incomplete | {r['walks_with_skips']} / {r['walks_with_repeats']} / "
         f"{r['walks_with_phantoms']}; {r['walks_incomplete']} |",
         f"| first walk of each walker exact | {r['first_walks_exact']} |",
-        *([f"| negative control: walks of the naive peer's OFFSET paging that were inexact | "
-           f"{r['control_inexact']} / {r['control_walks']} |"] if r.get("control_walks") else []),
+        *(
+            [
+                f"| negative control: walks of the naive peer's OFFSET paging that were inexact | "
+                f"{r['control_inexact']} / {r['control_walks']} |"
+            ]
+            if r.get("control_walks")
+            else []
+        ),
         f"| concurrent imports (import_shop runs, products) | {r['imports']} runs ({r['imports_failed']} failed), "
         f"{r['imported_products']:,} products, median run {r['import_run_p50_s'] or 0:.1f} s |",
         f"| concurrent consent changes (ledger) / product deletions | {r['consent_changes']:,} ({r['consent_errors']} refused) / {r['products_deleted']} |",

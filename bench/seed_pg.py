@@ -264,10 +264,7 @@ def migrate(url: str) -> None:
 
 
 def counts(conn: psycopg.Connection, tables: list[str]) -> dict[str, int]:
-    return {
-        t: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t))).fetchone()[0]
-        for t in tables
-    }
+    return {t: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t))).fetchone()[0] for t in tables}
 
 
 def build(url: str, scale: Scale, *, force: bool = False) -> bool:
@@ -288,11 +285,7 @@ def build(url: str, scale: Scale, *, force: bool = False) -> bool:
             conn.execute("SET session_replication_role = replica")
             conn.execute("SET synchronous_commit = off")
             conn.execute("SET maintenance_work_mem = '256MB'")
-            conn.execute(
-                sql.SQL("TRUNCATE {} CASCADE").format(
-                    sql.SQL(", ").join(sql.Identifier(t) for t in expected)
-                )
-            )
+            conn.execute(sql.SQL("TRUNCATE {} CASCADE").format(sql.SQL(", ").join(sql.Identifier(t) for t in expected)))
             for statement in statements:
                 t0 = time.monotonic()
                 cur = conn.execute(statement.format(**fmt))

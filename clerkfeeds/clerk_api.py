@@ -124,8 +124,14 @@ class ClerkClient:
             # A redirect is not Clerk's answer, and following one would send the token or the
             # private key to wherever it points.
             with self.session.request(
-                method, url, data=data, params=params, headers=headers, timeout=self.timeout,
-                stream=True, allow_redirects=False,
+                method,
+                url,
+                data=data,
+                params=params,
+                headers=headers,
+                timeout=self.timeout,
+                stream=True,
+                allow_redirects=False,
             ) as response:
                 status = response.status_code
                 retry_after = _retry_after(response)

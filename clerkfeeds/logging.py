@@ -47,9 +47,7 @@ _RULES: tuple[_Rule, ...] = (
     (re.compile(r"\b([Bb]asic\s+)(?=[a-z]*[A-Z0-9+/])[A-Za-z0-9+/]+=*"), _keep_group(1)),
     # Query or form parameters: salt=, hash=, token=, private_key=, email=, password=, …
     (
-        re.compile(
-            r"(?i)\b([A-Za-z_]*(?:salt|hash|token|key|secret|password|passwd|signature|email)=)[^&\s\"'>]+"
-        ),
+        re.compile(r"(?i)\b([A-Za-z_]*(?:salt|hash|token|key|secret|password|passwd|signature|email)=)[^&\s\"'>]+"),
         _keep_group(1),
     ),
     # JSON or Python-repr fields: "token": "…", 'email': '…', "name": "…".

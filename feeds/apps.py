@@ -8,9 +8,11 @@ class FeedsConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers the feeds' security checks (clerkfeeds.E0xx / W0xx) with Django.
-        from feeds import checks  # noqa: F401
-
         # Import runs for ops: every served page is folded into its importer walk.
-        from feeds import signals, walks
+        from feeds import (
+            checks,  # noqa: F401
+            signals,
+            walks,
+        )
 
         signals.page_served.connect(walks.record_page, dispatch_uid="feeds.walks.record_page")

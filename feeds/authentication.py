@@ -322,10 +322,7 @@ def check_feed_hash(salt: str, given: str) -> bool:
         return False
     window = int(_now() // HASH_WINDOW_SECONDS)
     given_bytes = given.lower().encode()
-    matches = [
-        hmac.compare_digest(feed_hash(salt, w, private_key).encode(), given_bytes)
-        for w in (window, window - 1)
-    ]
+    matches = [hmac.compare_digest(feed_hash(salt, w, private_key).encode(), given_bytes) for w in (window, window - 1)]
     return any(matches)
 
 

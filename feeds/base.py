@@ -316,9 +316,7 @@ def attach_lists(
     id], ordered by `key` then `values`. Without `item`, the single value itself."""
     grouped: dict[Any, list[Any]] = defaultdict(list)
     related_rows = (
-        related.filter(**keys_lookup(key, [row["id"] for row in rows]))
-        .order_by(key, *values)
-        .values_list(key, *values)
+        related.filter(**keys_lookup(key, [row["id"] for row in rows])).order_by(key, *values).values_list(key, *values)
     )
     if item is None and len(values) == 1:
         # The common shape (ids of related rows): no per-row unpacking into a list.

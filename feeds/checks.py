@@ -85,8 +85,7 @@ E008 = Error(
     id="clerkfeeds.E008",
 )
 E009 = Error(
-    "The default cache is the dummy cache: every feed page calls Clerk and failed attempts are "
-    "never limited.",
+    "The default cache is the dummy cache: every feed page calls Clerk and failed attempts are never limited.",
     hint="Set CACHE_URL to a real cache (redis://… for several workers).",
     id="clerkfeeds.E009",
 )
@@ -143,8 +142,7 @@ E018 = Error(
     id="clerkfeeds.E018",
 )
 W001 = Warning(
-    f"CLERK_TOKEN_CACHE_SECONDS is above {TOKEN_CACHE_LONGEST_SECONDS}: a token Clerk revoked "
-    "keeps working that long.",
+    f"CLERK_TOKEN_CACHE_SECONDS is above {TOKEN_CACHE_LONGEST_SECONDS}: a token Clerk revoked keeps working that long.",
     hint="Keep it at a few minutes (default 300).",
     id="clerkfeeds.W001",
 )

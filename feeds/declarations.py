@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from feeds.base import TRANSLATIONS, Feed, UnixTime, age_on, attach_lists, decode_json, json_text
 from gdpr.policy import eligible_customers, eligible_orders
 from shop.models import Category, Customer, Order, OrderLine, Page, Product, ProductCategory
-
-from feeds.base import TRANSLATIONS, Feed, UnixTime, age_on, attach_lists, decode_json, json_text
 
 
 class ProductFeed(Feed):
@@ -20,12 +19,33 @@ class ProductFeed(Feed):
     model = Product
     rows_leave_only_by_deletion = True  # catalogue: no time window, no consent
     columns = (
-        "id", "name", "description", "price", "list_price", "image", "url", "brand",
-        "created_unix", "index", "attributes_json", TRANSLATIONS,
+        "id",
+        "name",
+        "description",
+        "price",
+        "list_price",
+        "image",
+        "url",
+        "brand",
+        "created_unix",
+        "index",
+        "attributes_json",
+        TRANSLATIONS,
     )
     standard_attributes = frozenset(
-        {"id", "name", "description", "price", "list_price", "image", "url", "brand",
-         "categories", "created_at", "index"}
+        {
+            "id",
+            "name",
+            "description",
+            "price",
+            "list_price",
+            "image",
+            "url",
+            "brand",
+            "categories",
+            "created_at",
+            "index",
+        }
     )
 
     def rows(self):
@@ -36,9 +56,7 @@ class ProductFeed(Feed):
 
     def attach_related(self, rows: list[dict[str, Any]]) -> None:
         # One query per batch for every membership (never one per product).
-        attach_lists(
-            rows, ProductCategory.objects.all(), key="product_id", values=("category_id",), into="categories"
-        )
+        attach_lists(rows, ProductCategory.objects.all(), key="product_id", values=("category_id",), into="categories")
 
     def to_object(self, row: dict[str, Any]) -> dict[str, Any]:
         texts = self.texts
@@ -46,7 +64,10 @@ class ProductFeed(Feed):
             # What `texts.text` gives without languages, without four calls per row: the
             # largest feed's texts, read directly.
             name, description, image, url = (
-                row["name"] or "", row["description"] or "", row["image"] or "", row["url"] or ""
+                row["name"] or "",
+                row["description"] or "",
+                row["image"] or "",
+                row["url"] or "",
             )
         else:
             name, description, image, url = (texts.text(row, f) for f in ("name", "description", "image", "url"))
@@ -196,4 +217,3 @@ class PageFeed(Feed):
 
 
 DECLARATIONS: tuple[type[Feed], ...] = (ProductFeed, CategoryFeed, OrderFeed, CustomerFeed, PageFeed)
-

@@ -44,7 +44,9 @@ class NotAuthenticated(FeedError):
     detail = "Valid Clerk credentials are required."
 
     def __init__(self, detail: str | None = None, *, code: str | None = None, headers: dict[str, str] | None = None):
-        super().__init__(detail, code=code, headers={"WWW-Authenticate": 'Bearer realm="clerkfeeds"', **(headers or {})})
+        super().__init__(
+            detail, code=code, headers={"WWW-Authenticate": 'Bearer realm="clerkfeeds"', **(headers or {})}
+        )
 
 
 class HTTPSRequired(FeedError):
@@ -79,7 +81,14 @@ class ClerkUnavailable(FeedError):
     code = "clerk_unavailable"
     detail = "Clerk's token service cannot be reached; try again shortly."
 
-    def __init__(self, detail: str | None = None, *, code: str | None = None, headers: dict[str, str] | None = None, retry_after: int = 30):
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+        retry_after: int = 30,
+    ):
         super().__init__(detail, code=code, headers={"Retry-After": str(retry_after), **(headers or {})})
 
 

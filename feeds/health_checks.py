@@ -107,14 +107,20 @@ def check_database(options: Options) -> Result:
                 cursor.execute("SELECT 1")
                 cursor.fetchone()
         except Exception as exc:
-            return Result("database", Level.FAILURE, f"database {alias!r} is unreachable: {type(exc).__name__}: {_first_line(exc)}")
+            return Result(
+                "database",
+                Level.FAILURE,
+                f"database {alias!r} is unreachable: {type(exc).__name__}: {_first_line(exc)}",
+            )
     executor = MigrationExecutor(connections[DEFAULT_DB_ALIAS])
     plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
     if plan:
         names = tuple(f"{migration.app_label}.{migration.name}" for migration, _ in plan)
         return Result("database", Level.FAILURE, f"{len(plan)} migration(s) not applied: run manage.py migrate", names)
     vendor = connections[DEFAULT_DB_ALIAS].vendor
-    return Result("database", Level.OK, f"{len(connections.settings)} database(s) reachable ({vendor}), migrations applied")
+    return Result(
+        "database", Level.OK, f"{len(connections.settings)} database(s) reachable ({vendor}), migrations applied"
+    )
 
 
 # --- cache -------------------------------------------------------------------------------------
@@ -127,10 +133,13 @@ def check_cache(options: Options) -> Result:
     backend = settings.CACHES.get("default", {}).get("BACKEND", "")
     workers = settings.CLERK_WEB_WORKERS
     if backend == DUMMY_CACHE:
-        return Result("cache", Level.FAILURE, "the cache is the dummy cache: every page calls Clerk and no cursor is kept")
+        return Result(
+            "cache", Level.FAILURE, "the cache is the dummy cache: every page calls Clerk and no cursor is kept"
+        )
     if backend in PER_PROCESS_CACHES and workers > 1:
         return Result(
-            "cache", Level.FAILURE,
+            "cache",
+            Level.FAILURE,
             f"the cache is per-process (local memory) but CLERK_WEB_WORKERS is {workers}: "
             "set CACHE_URL to a shared cache (Redis)",
         )
@@ -145,7 +154,8 @@ def check_cache(options: Options) -> Result:
         return Result("cache", Level.FAILURE, "the cache did not return a value just stored")
     if backend in PER_PROCESS_CACHES:
         return Result(
-            "cache", Level.WARNING,
+            "cache",
+            Level.WARNING,
             "the cache is per-process (local memory): fine for one web process only; "
             "use Redis (CACHE_URL) before running several",
         )
@@ -171,11 +181,13 @@ def check_clerk_api(options: Options) -> Result:
         ms = (time.monotonic() - started) * 1000
         why = exc.error_type or f"HTTP {exc.status}"
         return Result(
-            "clerk_api", Level.OK,
+            "clerk_api",
+            Level.OK,
             f"Clerk's token service at {where} answered in {ms:.0f} ms (refused the check's dummy token: {why})",
         )
     return Result(
-        "clerk_api", Level.WARNING,
+        "clerk_api",
+        Level.WARNING,
         f"the token service at {where} accepted a random dummy token: is CLERK_API_URL really Clerk?",
     )
 
@@ -233,7 +245,12 @@ def _check_one_feed(name: str, size: int, languages: tuple[str, ...]) -> Result:
     objects = sample_objects(name, size=size)
     errors = feed_errors(name, objects, languages=languages)
     if errors:
-        return Result(check, Level.FAILURE, f"{len(errors)} violation(s) of Clerk's rules in the first {len(objects)} object(s)", tuple(errors))
+        return Result(
+            check,
+            Level.FAILURE,
+            f"{len(errors)} violation(s) of Clerk's rules in the first {len(objects)} object(s)",
+            tuple(errors),
+        )
     if not objects:
         if name == "products":
             return Result(check, Level.WARNING, "the products feed is empty: Clerk would delete every product it holds")
@@ -241,7 +258,8 @@ def _check_one_feed(name: str, size: int, languages: tuple[str, ...]) -> Result:
     problems = stored_data_problems(name, objects)
     if problems:
         return Result(
-            check, Level.WARNING,
+            check,
+            Level.WARNING,
             f"first {len(objects)} object(s) valid, but {len(problems)} stored value(s) break Clerk's rules",
             tuple(problems),
         )
@@ -259,7 +277,8 @@ def check_outbox(options: Options) -> Result:
     retried = pending.filter(attempts__gte=options.outbox_warn_attempts).count()
     if failed:
         return Result(
-            "outbox", Level.FAILURE,
+            "outbox",
+            Level.FAILURE,
             f"{failed} deletion(s) refused by Clerk for good: see the outbox in the admin (GDPR: they must reach Clerk)",
         )
     if oldest is None:
@@ -267,7 +286,9 @@ def check_outbox(options: Options) -> Result:
     age = now - oldest
     waiting = f"{count} deletion(s) waiting, the oldest for {walks.format_age(age)}"
     if age >= dt.timedelta(minutes=options.outbox_fail_minutes):
-        return Result("outbox", Level.FAILURE, f"outbox stuck: {waiting}: is the clerk_sync worker running, is Clerk reachable?")
+        return Result(
+            "outbox", Level.FAILURE, f"outbox stuck: {waiting}: is the clerk_sync worker running, is Clerk reachable?"
+        )
     if age >= dt.timedelta(minutes=options.outbox_warn_minutes):
         return Result("outbox", Level.WARNING, f"outbox slow: {waiting}: is the clerk_sync worker running?")
     if retried:
@@ -284,22 +305,28 @@ def check_sweep(options: Options) -> Result:
     (`gdpr.sweep`): until then, what a setting took out of the feeds may still be at Clerk."""
     mark = last_sweep()
     if mark is None:
-        return Result("gdpr_sweep", Level.FAILURE, f"Clerk's copy was never reconciled with the GDPR policy: {SWEEP_FIX}")
+        return Result(
+            "gdpr_sweep", Level.FAILURE, f"Clerk's copy was never reconciled with the GDPR policy: {SWEEP_FIX}"
+        )
     changed = unreconciled_settings(mark)
     if changed:
         return Result(
-            "gdpr_sweep", Level.FAILURE,
-            f"the feeds run under settings Clerk's copy was not reconciled with: {SWEEP_FIX}", tuple(changed),
+            "gdpr_sweep",
+            Level.FAILURE,
+            f"the feeds run under settings Clerk's copy was not reconciled with: {SWEEP_FIX}",
+            tuple(changed),
         )
     age = timezone.now() - mark.swept_at
     if age > dt.timedelta(hours=options.sweep_max_age_hours):
         return Result(
-            "gdpr_sweep", Level.FAILURE,
+            "gdpr_sweep",
+            Level.FAILURE,
             f"no reconciliation with the GDPR policy for {walks.format_age(age)} "
             f"(over {options.sweep_max_age_hours} h): {SWEEP_FIX}",
         )
     return Result(
-        "gdpr_sweep", Level.OK,
+        "gdpr_sweep",
+        Level.OK,
         f"Clerk's copy reconciled {walks.format_age(age)} ago under the running settings "
         f"({mark.purpose}, {mark.recent_days} days)",
     )
@@ -347,8 +374,10 @@ def check_rank_index(options: Options) -> Result:
         checked.append(table)
     if problems:
         return Result(
-            "rank_index", Level.FAILURE,
-            "rank index out of step with the catalogue: run manage.py rank_index --rebuild", tuple(problems),
+            "rank_index",
+            Level.FAILURE,
+            "rank index out of step with the catalogue: run manage.py rank_index --rebuild",
+            tuple(problems),
         )
     if not checked:
         return Result("rank_index", Level.OK, "not used on this database: cold seeks count keys")

@@ -27,8 +27,12 @@ class ImportRun(models.Model):
     client = models.CharField(
         _("client"), max_length=128, blank=True, help_text=_("An opaque identity of the caller, never a token.")
     )
-    limit = models.PositiveIntegerField(_("limit"), null=True, blank=True, help_text=_("Empty: the whole feed in one response."))
-    params = models.JSONField(_("query"), default=dict, blank=True, help_text=_("The query without paging or credentials."))
+    limit = models.PositiveIntegerField(
+        _("limit"), null=True, blank=True, help_text=_("Empty: the whole feed in one response.")
+    )
+    params = models.JSONField(
+        _("query"), default=dict, blank=True, help_text=_("The query without paging or credentials.")
+    )
     # A digest of `params`, so that "the same walk" is an indexed equality, not a JSON comparison.
     params_key = models.CharField(max_length=64, editable=False)
 

@@ -62,7 +62,13 @@ def _ref(section: str, name: str) -> dict[str, str]:
 
 
 def _schema_name(type_name: str) -> str:
-    return {"products": "Product", "categories": "Category", "orders": "Order", "customers": "Customer", "pages": "Page"}[type_name]
+    return {
+        "products": "Product",
+        "categories": "Category",
+        "orders": "Order",
+        "customers": "Customer",
+        "pages": "Page",
+    }[type_name]
 
 
 # --- schemas -------------------------------------------------------------------------------------
@@ -99,9 +105,7 @@ def _object_schema(type_name: str, languages: tuple[str, ...]) -> dict[str, Any]
 
 
 def _schemas(languages: tuple[str, ...]) -> dict[str, Any]:
-    schemas: dict[str, Any] = {
-        _schema_name(name): _object_schema(name, languages) for name in rules.FEED_TYPES
-    }
+    schemas: dict[str, Any] = {_schema_name(name): _object_schema(name, languages) for name in rules.FEED_TYPES}
     extra: list[dict[str, Any]] = [_SCALAR, {"type": "array", "items": _SCALAR}]
     if languages:
         schemas["Texts"] = {
@@ -317,8 +321,7 @@ def _paths(languages: tuple[str, ...]) -> dict[str, Any]:
             operation_id=f"{name}_ndjson",
         )
     paths[f"/feed/{SINGLE_FEED}.json"] = _operations(
-        summary="The single feed: every type in one object, plus config. Never paged "
-        "(limit or offset is a 400).",
+        summary="The single feed: every type in one object, plus config. Never paged (limit or offset is a 400).",
         ok={
             "description": "Every feed in one JSON object.",
             "headers": no_store,

@@ -84,14 +84,11 @@ def parse_params(query: Mapping[str, Sequence[str]]) -> FeedParams:
     limit = _integer("limit", values["limit"])
     if limit is not None:
         if limit < 1:
-            raise BadParameter(
-                f"limit must be at least 1 (got {values['limit']}).", code="limit_too_small"
-            )
+            raise BadParameter(f"limit must be at least 1 (got {values['limit']}).", code="limit_too_small")
         if limit > max_limit:
             # Never clamped: a clamped page looks complete and the importer would skip rows.
             raise BadParameter(
-                f"limit must be at most {max_limit} (got {values['limit']}); "
-                f"page with a smaller limit.",
+                f"limit must be at most {max_limit} (got {values['limit']}); page with a smaller limit.",
                 code="limit_too_large",
             )
 
@@ -146,7 +143,9 @@ def _integer(name: str, raw: str | None) -> int | None:
         return -1 if len(raw) > _MAX_DIGITS else int(raw)
     if not _DIGITS.fullmatch(raw):
         shown = raw if len(raw) <= 40 else raw[:37] + "..."
-        raise BadParameter(f"{name} must be a whole number written in digits (got {shown!r}).", code=f"{name}_not_integer")
+        raise BadParameter(
+            f"{name} must be a whole number written in digits (got {shown!r}).", code=f"{name}_not_integer"
+        )
     if len(raw.lstrip("0")) > _MAX_DIGITS:
         return 10**_MAX_DIGITS  # larger than every cap; spares int() a huge string
     return int(raw)

@@ -231,6 +231,4 @@ def counted_models() -> list[type[Model]]:
     """The shop models whose tables the rank index counts, in a stable order."""
     from django.apps import apps
 
-    return sorted(
-        (m for m in apps.get_models() if m._meta.db_table in COUNTED_TABLES), key=lambda m: m._meta.db_table
-    )
+    return sorted((m for m in apps.get_models() if m._meta.db_table in COUNTED_TABLES), key=lambda m: m._meta.db_table)

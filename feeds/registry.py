@@ -41,8 +41,7 @@ def data_changed_at() -> int:
     GDPR outbox, so its newest entry counts as well. 0 when there is no data.
     """
     newest = [
-        feed.model._default_manager.aggregate(newest=Max(feed.modified_field))["newest"]
-        for feed in FEEDS.values()
+        feed.model._default_manager.aggregate(newest=Max(feed.modified_field))["newest"] for feed in FEEDS.values()
     ]
     newest.append(latest_deletion_time())
     present = [moment for moment in newest if moment is not None]

@@ -45,14 +45,18 @@ FEED_TYPES = ("products", "categories", "orders", "customers", "pages")
 # vocabulary: the OpenAPI description maps each to a JSON Schema). "text" is a string, or a
 # language object when the feed is multi-language; "id", "int" and "time" are integers (bools
 # are not integers here); "ids" an array of ids; "order_lines" an order's products.
-_TEXT, _STR, _ID, _TIME, _NUMBER, _INT, _BOOL, _IDS = (
-    "text", "str", "id", "time", "number", "int", "bool", "ids"
-)
+_TEXT, _STR, _ID, _TIME, _NUMBER, _INT, _BOOL, _IDS = ("text", "str", "id", "time", "number", "int", "bool", "ids")
 
 REQUIRED_FIELDS: dict[str, dict[str, str]] = {
     "products": {
-        "id": _ID, "name": _TEXT, "description": _TEXT, "price": _NUMBER, "image": _TEXT,
-        "url": _TEXT, "categories": _IDS, "created_at": _TIME,
+        "id": _ID,
+        "name": _TEXT,
+        "description": _TEXT,
+        "price": _NUMBER,
+        "image": _TEXT,
+        "url": _TEXT,
+        "categories": _IDS,
+        "created_at": _TIME,
     },
     "categories": {"id": _ID, "name": _TEXT, "url": _TEXT, "subcategories": _IDS},
     "orders": {"id": _ID, "products": "order_lines", "time": _TIME},
@@ -63,7 +67,10 @@ REQUIRED_FIELDS: dict[str, dict[str, str]] = {
 # Optional attributes whose type Clerk's guide fixes.
 OPTIONAL_FIELDS: dict[str, dict[str, str]] = {
     "products": {
-        "list_price": _NUMBER, "brand": _STR, "index": _BOOL, "reviews_amount": _INT,
+        "list_price": _NUMBER,
+        "brand": _STR,
+        "index": _BOOL,
+        "reviews_amount": _INT,
         "reviews_avg": _NUMBER,
     },
     "categories": {"image": _TEXT, "description": _TEXT},
@@ -130,9 +137,7 @@ def object_errors(type_name: str, obj: Any, *, languages: Sequence[str] = ()) ->
     return errors
 
 
-def feed_errors(
-    type_name: str, objects: Iterable[Any], *, languages: Sequence[str] = ()
-) -> list[str]:
+def feed_errors(type_name: str, objects: Iterable[Any], *, languages: Sequence[str] = ()) -> list[str]:
     """`object_errors` for every object of one feed, prefixed with its id, plus duplicate ids."""
     errors: list[str] = []
     seen: set[Any] = set()
@@ -165,10 +170,7 @@ def _kind_errors(name: str, value: Any, kind: str, languages: tuple[str, ...]) -
         if languages:
             if is_language_object(value, languages):
                 return []
-            return [
-                f"{name!r} must be an object with a text for each of {list(languages)}, "
-                f"not {_describe(value)}"
-            ]
+            return [f"{name!r} must be an object with a text for each of {list(languages)}, not {_describe(value)}"]
         return [] if isinstance(value, str) else [f"{name!r} must be a string, not {_json_type(value)}"]
     if kind == _STR:
         return [] if isinstance(value, str) else [f"{name!r} must be a string, not {_json_type(value)}"]

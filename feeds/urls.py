@@ -1,9 +1,9 @@
 """Feed URLs (DESIGN.md, "HTTP contract").
 
-    /feed/<type>.json     a JSON array (or NDJSON with `Accept: application/x-ndjson`)
-    /feed/<type>.ndjson   one object per line
-    /feed/all.json        the single feed
-    /feed/<anything else> a JSON 404, after authentication
+/feed/<type>.json     a JSON array (or NDJSON with `Accept: application/x-ndjson`)
+/feed/<type>.ndjson   one object per line
+/feed/all.json        the single feed
+/feed/<anything else> a JSON 404, after authentication
 """
 
 from django.urls import path, re_path

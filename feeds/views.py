@@ -92,7 +92,9 @@ class FeedView(APIView):
     def chosen_format(request: Request, feed: str | None, fmt: str | None) -> str:
         """The body's format, from the path and the Accept header; `FeedNotFound` for a bad path."""
         if feed is None or fmt is None:
-            raise FeedNotFound(f"There is no such feed; try /feed/<type>.json with a type among {', '.join([*FEEDS, SINGLE_FEED])}.")
+            raise FeedNotFound(
+                f"There is no such feed; try /feed/<type>.json with a type among {', '.join([*FEEDS, SINGLE_FEED])}."
+            )
         if feed == SINGLE_FEED:
             if fmt != encoding.JSON:
                 raise FeedNotFound("The single feed is one JSON object: /feed/all.json.")
@@ -181,13 +183,28 @@ class ReportedBody:
             params=stream.params.as_dict(),
         )
         _log(
-            feed=stream.name, fmt=stream.fmt, params=stream.params, rows=stream.rows, size=stream.bytes,
-            started=self._started, outcome=self._outcome, client=self._client, ended=self._ended,
+            feed=stream.name,
+            fmt=stream.fmt,
+            params=stream.params,
+            rows=stream.rows,
+            size=stream.bytes,
+            started=self._started,
+            outcome=self._outcome,
+            client=self._client,
+            ended=self._ended,
         )
 
 
 def _log(
-    *, feed: str, fmt: str, params: FeedParams, rows: int, size: int, started: float, outcome: str, client: str,
+    *,
+    feed: str,
+    fmt: str,
+    params: FeedParams,
+    rows: int,
+    size: int,
+    started: float,
+    outcome: str,
+    client: str,
     ended: float | None = None,
 ) -> None:
     access_log.info(

@@ -113,8 +113,13 @@ def _record(*, feed, fmt, offset, limit, rows, size, duration, failed, client, p
 
     if limit is None:
         ImportRun.objects.create(
-            **same_walk, params=kept, started_at=now - dt.timedelta(seconds=duration),
-            last_page_at=now, finished_at=now, outcome=outcome, **page_counts,
+            **same_walk,
+            params=kept,
+            started_at=now - dt.timedelta(seconds=duration),
+            last_page_at=now,
+            finished_at=now,
+            outcome=outcome,
+            **page_counts,
         )
         return
 
@@ -124,7 +129,10 @@ def _record(*, feed, fmt, offset, limit, rows, size, duration, failed, client, p
             outcome=ImportRun.Outcome.ABANDONED, finished_at=now
         )
         ImportRun.objects.create(
-            **same_walk, params=kept, started_at=now - dt.timedelta(seconds=duration), last_page_at=now,
+            **same_walk,
+            params=kept,
+            started_at=now - dt.timedelta(seconds=duration),
+            last_page_at=now,
             finished_at=now if last_page else None,
             outcome=outcome if last_page else ImportRun.Outcome.RUNNING,
             **page_counts,
@@ -137,7 +145,13 @@ def _record(*, feed, fmt, offset, limit, rows, size, duration, failed, client, p
 
 
 def _continue_walk(
-    same_walk: dict[str, Any], *, offset: int, rows: int, size: int, duration: float, now: dt.datetime,
+    same_walk: dict[str, Any],
+    *,
+    offset: int,
+    rows: int,
+    size: int,
+    duration: float,
+    now: dt.datetime,
     finish: tuple[str, dt.datetime] | None,
 ) -> None:
     """Add a page to the newest running walk of `same_walk` whose next offset is `offset`; with
@@ -150,7 +164,9 @@ def _continue_walk(
     """
     connection = connections[router.db_for_write(ImportRun)]
     asynchronous = _commits_alone(connection)
-    sql = _continue_walk_sql(connection.alias, connection.vendor, finishes=finish is not None, asynchronous=asynchronous)
+    sql = _continue_walk_sql(
+        connection.alias, connection.vendor, finishes=finish is not None, asynchronous=asynchronous
+    )
     adapt = connection.ops.adapt_datetimefield_value
     params: list[Any] = [rows, size, duration, offset + rows, adapt(now)]
     if finish is not None:
@@ -207,7 +223,7 @@ class WalkSummary:
     limit: int | None
 
     def describe(self, *, now: dt.datetime | None = None) -> str:
-        """"products last fetched by Clerk 3 h ago, 1,000,214 objects"."""
+        """ "products last fetched by Clerk 3 h ago, 1,000,214 objects"."""
         age = (now or timezone.now()) - self.finished_at
         return f"{self.feed} last fetched by Clerk {format_age(age)} ago, {self.objects:,} objects"
 

@@ -303,8 +303,14 @@ class CustomerAdmin(admin.ModelAdmin):
             form = ConsentChangeForm()
         title = _("Record a consent grant") if granted else _("Record a consent withdrawal")
         return _action_page(
-            self, request, live, template="admin/gdpr/consent_change.html", title=title,
-            form=form, action=action, extra={"granted": granted, "skipped": skipped},
+            self,
+            request,
+            live,
+            template="admin/gdpr/consent_change.html",
+            title=title,
+            form=form,
+            action=action,
+            extra={"granted": granted, "skipped": skipped},
         )
 
     @admin.action(description=_("Export consent evidence (CSV)"), permissions=["export_consent"])
@@ -321,7 +327,9 @@ class CustomerAdmin(admin.ModelAdmin):
                 erased = 0
                 for pk in targets.order_by("pk").values_list("pk", flat=True):
                     try:
-                        erase_person(customer_id=pk, requested_by=request.user, reference=form.cleaned_data["reference"])
+                        erase_person(
+                            customer_id=pk, requested_by=request.user, reference=form.cleaned_data["reference"]
+                        )
                     except NothingToErase:
                         continue
                     erased += 1
@@ -331,15 +339,21 @@ class CustomerAdmin(admin.ModelAdmin):
                         "Erased %(count)d person; their deletion at Clerk is queued.",
                         "Erased %(count)d people; their deletion at Clerk is queued.",
                         erased,
-                    ) % {"count": erased},
+                    )
+                    % {"count": erased},
                     messages.SUCCESS,
                 )
                 return None
         else:
             form = ErasureForm()
         return _action_page(
-            self, request, targets, template="admin/gdpr/erase_confirmation.html",
-            title=_("Erase people (right to erasure)"), form=form, action="erase_selected",
+            self,
+            request,
+            targets,
+            template="admin/gdpr/erase_confirmation.html",
+            title=_("Erase people (right to erasure)"),
+            form=form,
+            action="erase_selected",
         )
 
 
@@ -361,9 +375,9 @@ def _outranked_message(count: int) -> str:
 
 
 def _skipped_message(count: int) -> str:
-    return ngettext(
-        "%(count)d erased customer was skipped.", "%(count)d erased customers were skipped.", count
-    ) % {"count": count}
+    return ngettext("%(count)d erased customer was skipped.", "%(count)d erased customers were skipped.", count) % {
+        "count": count
+    }
 
 
 def _csv_response(records) -> StreamingHttpResponse:
@@ -389,7 +403,17 @@ class _ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(ConsentRecord)
 class ConsentRecordAdmin(_ReadOnlyAdmin):
-    list_display = ["id", "customer", "purpose", "granted", "at", "source", "short_evidence", "recorded_by", "recorded_at"]
+    list_display = [
+        "id",
+        "customer",
+        "purpose",
+        "granted",
+        "at",
+        "source",
+        "short_evidence",
+        "recorded_by",
+        "recorded_at",
+    ]
     list_filter = ["purpose", "granted", "source", "at", ("redacted_at", admin.EmptyFieldListFilter)]
     search_fields = ["customer__email", "customer__name", "=customer__id"]
     list_select_related = ["customer", "recorded_by"]
@@ -442,14 +466,32 @@ class HasErrorFilter(admin.SimpleListFilter):
 @admin.register(ClerkDeletion)
 class ClerkDeletionAdmin(_ReadOnlyAdmin):
     list_display = [
-        "id", "action", "object_type", "target", "reason", "status_badge", "attempts",
-        "created_at", "next_attempt_at", "delivered_at", "short_error",
+        "id",
+        "action",
+        "object_type",
+        "target",
+        "reason",
+        "status_badge",
+        "attempts",
+        "created_at",
+        "next_attempt_at",
+        "delivered_at",
+        "short_error",
     ]
     list_filter = ["status", HasErrorFilter, "action", "object_type", "reason", "created_at"]
     search_fields = ["=object_id"]
     fields = [
-        "action", "object_type", "target", "reason", "status", "created_at", "next_attempt_at",
-        "attempts", "refusals", "delivered_at", "last_error",
+        "action",
+        "object_type",
+        "target",
+        "reason",
+        "status",
+        "created_at",
+        "next_attempt_at",
+        "attempts",
+        "refusals",
+        "delivered_at",
+        "last_error",
     ]
     readonly_fields = fields
     inlines = [DeliveryAttemptInline]
@@ -485,13 +527,23 @@ class ClerkDeletionAdmin(_ReadOnlyAdmin):
                 "%(count)d deletion will be retried by the next clerk_sync run.",
                 "%(count)d deletions will be retried by the next clerk_sync run.",
                 count,
-            ) % {"count": count},
+            )
+            % {"count": count},
             messages.SUCCESS,
         )
 
 
 @admin.register(Erasure)
 class ErasureAdmin(_ReadOnlyAdmin):
-    list_display = ["id", "at", "requested_by", "reference", "customer_ids", "orders_erased", "records_redacted", "deletions_queued"]
+    list_display = [
+        "id",
+        "at",
+        "requested_by",
+        "reference",
+        "customer_ids",
+        "orders_erased",
+        "records_redacted",
+        "deletions_queued",
+    ]
     list_filter = ["at"]
     search_fields = ["reference"]

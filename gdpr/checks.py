@@ -56,8 +56,7 @@ def check_recent_days_bounded(app_configs=None, **kwargs):
     if days > RECENT_DAYS_LONGEST:
         return [
             Error(
-                f"GDPR_RECENT_DAYS is {days}, over ten years: the window no longer limits anything "
-                "to recent data.",
+                f"GDPR_RECENT_DAYS is {days}, over ten years: the window no longer limits anything to recent data.",
                 hint="Set GDPR_RECENT_DAYS to the retention your privacy notice states (default 730, "
                 "the last two years).",
                 id=E003,
@@ -67,8 +66,7 @@ def check_recent_days_bounded(app_configs=None, **kwargs):
         Warning(
             f"GDPR_RECENT_DAYS is {days}, more than two years: customers without consent are shared "
             "on their contract for that long.",
-            hint="Check that your privacy notice states this period; the usual one is the last two "
-            "years (730).",
+            hint="Check that your privacy notice states this period; the usual one is the last two years (730).",
             id=W001,
         )
     ]

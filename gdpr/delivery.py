@@ -179,9 +179,7 @@ def claim_batch(*, now: dt.datetime) -> Claim | None:
         claim.rows = live
         if live:
             pks = [r.pk for r in live]
-            ClerkDeletion.objects.filter(pk__in=pks).update(
-                next_attempt_at=now + LEASE, attempts=F("attempts") + 1
-            )
+            ClerkDeletion.objects.filter(pk__in=pks).update(next_attempt_at=now + LEASE, attempts=F("attempts") + 1)
             DeliveryAttempt.objects.bulk_create(
                 DeliveryAttempt(deletion_id=pk, batch=claim.batch, started_at=now, outcome=Outcome.IN_FLIGHT)
                 for pk in pks
@@ -208,7 +206,10 @@ def acknowledge(claim: Claim, *, now: dt.datetime) -> None:
     pks = [r.pk for r in claim.rows]
     with transaction.atomic():
         ClerkDeletion.objects.filter(pk__in=pks).update(
-            status=Status.DELIVERED, delivered_at=now, email="", last_error="",
+            status=Status.DELIVERED,
+            delivered_at=now,
+            email="",
+            last_error="",
         )
         _finish_attempts(claim, now=now, outcome=Outcome.OK)
 
@@ -235,9 +236,9 @@ def _refuse(claim: Claim, *, now, exc: ClerkRefused) -> int:
     """Back off after a refusal; rows refused `MAX_REFUSALS` times fail. Returns how many failed."""
     _retry(claim, now=now, outcome=Outcome.REFUSED, exc=exc, refused=True)
     pks = [r.pk for r in claim.rows]
-    return ClerkDeletion.objects.filter(
-        pk__in=pks, status=Status.PENDING, refusals__gte=MAX_REFUSALS
-    ).update(status=Status.FAILED)
+    return ClerkDeletion.objects.filter(pk__in=pks, status=Status.PENDING, refusals__gte=MAX_REFUSALS).update(
+        status=Status.FAILED
+    )
 
 
 def _finish_attempts(claim: Claim, *, now, outcome, exc=None) -> None:
@@ -262,9 +263,9 @@ def _renew_lease(parts: list[Claim], *, now: dt.datetime) -> None:
     more call, and the part about to be sent gets its `in_flight` attempts."""
     part = parts[0]
     with transaction.atomic():
-        ClerkDeletion.objects.filter(
-            pk__in=[r.pk for p in parts for r in p.rows], status=Status.PENDING
-        ).update(next_attempt_at=now + LEASE)
+        ClerkDeletion.objects.filter(pk__in=[r.pk for p in parts for r in p.rows], status=Status.PENDING).update(
+            next_attempt_at=now + LEASE
+        )
         DeliveryAttempt.objects.bulk_create(
             DeliveryAttempt(deletion_id=r.pk, batch=part.batch, started_at=now, outcome=Outcome.IN_FLIGHT)
             for r in part.rows

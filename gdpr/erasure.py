@@ -90,8 +90,16 @@ def erase_person(
 
         for batch in chunked(customer_ids, CHUNK):
             Customer.objects.filter(pk__in=batch).update(
-                name="", email="", email_key="", zip="", gender="", birth_date=None, age=None, is_b2b=None,
-                erased_at=now, updated_at=now,
+                name="",
+                email="",
+                email_key="",
+                zip="",
+                gender="",
+                birth_date=None,
+                age=None,
+                is_b2b=None,
+                erased_at=now,
+                updated_at=now,
             )
         for batch in chunked(order_ids, CHUNK):
             Order.objects.filter(pk__in=batch).update(email="", email_key="", erased_at=now, updated_at=now)

@@ -50,10 +50,7 @@ def record_handed_out(*, object_type: str, ids: Sequence[int]) -> None:
         )
         params = [object_type, since, list(ids), object_type]
     elif connection.vendor == "sqlite":
-        sql = (
-            f"INSERT OR IGNORE INTO {table} (object_type, object_id, since) "
-            "SELECT %s, value, %s FROM json_each(%s)"
-        )
+        sql = f"INSERT OR IGNORE INTO {table} (object_type, object_id, since) SELECT %s, value, %s FROM json_each(%s)"
         params = [object_type, since, orjson.dumps(list(ids)).decode()]
     else:  # any other database: Django's portable form (may split into several statements)
         ClerkHolding.objects.using(using).bulk_create(
@@ -85,7 +82,9 @@ def hold_superseded() -> int:
     """Hold again every customer and order whose latest deletion the worker dropped as
     `superseded` (back in the feeds at send time): Clerk kept it. Returns how many ids."""
     later = ClerkDeletion.objects.filter(
-        action=Action.DELETE, object_type=OuterRef("object_type"), object_id=OuterRef("object_id"),
+        action=Action.DELETE,
+        object_type=OuterRef("object_type"),
+        object_id=OuterRef("object_id"),
         pk__gt=OuterRef("pk"),
     )
     dropped = (

@@ -70,9 +70,7 @@ class LedgerForImport:
 
     def guard_orders(self, customer_ids: Collection[int], *, guest_order_ids: Iterable[int]) -> AbstractContextManager:
         # Orders change no customer's consent or email: no guest order of another follows them.
-        return track_feed_changes(
-            customer_ids, order_ids=guest_order_ids, stored_emails=False, reason=Reason.LEFT_FEED
-        )
+        return track_feed_changes(customer_ids, order_ids=guest_order_ids, stored_emails=False, reason=Reason.LEFT_FEED)
 
     def marketing_after(self, consents: Mapping[int, Sequence[ConsentData]]) -> dict[int, bool | None]:
         customer_ids = sorted(consents)

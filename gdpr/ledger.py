@@ -79,9 +79,7 @@ def record_consent(
     return record_consents([change], recorded_by=recorded_by)[0]
 
 
-def record_consents(
-    changes: Sequence[ConsentChange], *, recorded_by=None, touch: bool = True
-) -> list[ConsentRecord]:
+def record_consents(changes: Sequence[ConsentChange], *, recorded_by=None, touch: bool = True) -> list[ConsentRecord]:
     """Append many records at once, in one transaction, in a fixed number of queries per 500
     customers; returns the new records in the given order.
 
@@ -112,9 +110,7 @@ def record_consents(
                 for c in changes
             )
         if touch:
-            sharing_ids = sorted(
-                {c.customer_id for c in changes if c.purpose == Purpose.THIRD_PARTY_SHARING}
-            )
+            sharing_ids = sorted({c.customer_id for c in changes if c.purpose == Purpose.THIRD_PARTY_SHARING})
             _touch(customer_ids, sharing_ids, now=now)
     return records
 
@@ -131,9 +127,9 @@ def redact_evidence(*, customer_ids: Sequence[int], at: dt.datetime) -> int:
     for batch in chunked(sorted(set(customer_ids)), CHUNK):
         # The base manager's queryset is Django's own, not the append-only one: this is the
         # single sanctioned write to existing records.
-        redacted += ConsentRecord._base_manager.filter(
-            customer_id__in=batch, redacted_at__isnull=True
-        ).update(evidence=REDACTED_EVIDENCE, redacted_at=at)
+        redacted += ConsentRecord._base_manager.filter(customer_id__in=batch, redacted_at__isnull=True).update(
+            evidence=REDACTED_EVIDENCE, redacted_at=at
+        )
     return redacted
 
 
@@ -157,16 +153,11 @@ def _lock_live_customers(customer_ids: list[int]) -> None:
     """
     for batch in chunked(customer_ids, CHUNK):
         rows = dict(
-            Customer.objects.select_for_update()
-            .filter(pk__in=batch)
-            .order_by("pk")
-            .values_list("pk", "erased_at")
+            Customer.objects.select_for_update().filter(pk__in=batch).order_by("pk").values_list("pk", "erased_at")
         )
         missing = [pk for pk in batch if pk not in rows]
         if missing:
-            raise ValidationError(
-                _("Unknown customer id %(id)s."), code="unknown_customer", params={"id": missing[0]}
-            )
+            raise ValidationError(_("Unknown customer id %(id)s."), code="unknown_customer", params={"id": missing[0]})
         if any(erased_at is not None for erased_at in rows.values()):
             # An erased person is gone; no record may ever bring them back.
             raise ValidationError(_("The customer has been erased."), code="erased_customer")

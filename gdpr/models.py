@@ -147,19 +147,13 @@ class ClerkDeletion(models.Model):
     """
 
     action = models.CharField(_("action"), max_length=8, choices=Action.choices)
-    object_type = models.CharField(
-        _("object type"), max_length=16, choices=ObjectType.choices, blank=True
-    )
+    object_type = models.CharField(_("object type"), max_length=16, choices=ObjectType.choices, blank=True)
     object_id = models.BigIntegerField(
         _("object id"), null=True, blank=True, help_text=_("For a forget: the customer id, if any.")
     )
-    email = models.EmailField(
-        _("email to forget"), max_length=254, blank=True, help_text=_("Blanked once delivered.")
-    )
+    email = models.EmailField(_("email to forget"), max_length=254, blank=True, help_text=_("Blanked once delivered."))
     reason = models.CharField(_("reason"), max_length=16, choices=Reason.choices)
-    status = models.CharField(
-        _("status"), max_length=12, choices=Status.choices, default=Status.PENDING
-    )
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.PENDING)
     created_at = models.DateTimeField(_("queued at"), default=timezone.now, db_index=True)
     next_attempt_at = models.DateTimeField(_("next attempt at"), default=timezone.now)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
@@ -181,8 +175,7 @@ class ClerkDeletion(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=(
-                    models.Q(action="delete", object_id__isnull=False)
-                    & ~models.Q(object_type="")
+                    models.Q(action="delete", object_id__isnull=False) & ~models.Q(object_type="")
                     | models.Q(action="forget", object_type="")
                 ),
                 name="outbox_action_shape",

@@ -169,9 +169,7 @@ def customer_eligibility_q(ctx: PolicyContext) -> Q:
     return c["not_erased"] & grounds
 
 
-def eligible_customers(
-    *, now: dt.datetime | None = None, purpose: str | None = None
-) -> QuerySet[Customer]:
+def eligible_customers(*, now: dt.datetime | None = None, purpose: str | None = None) -> QuerySet[Customer]:
     """Customers who may be handed to Clerk, annotated with their consent state.
 
     Annotations: `sharing_consent`, `marketing_consent` (True/False/None); `subscribed` is
@@ -224,10 +222,7 @@ def order_eligibility_q(ctx: PolicyContext) -> Q:
         # A guest cannot have given explicit consent: only the terms accepted at checkout count.
         # An objection covers the person, not only their account: the guest orders placed with
         # an objector's email stay out (Clerk would link them to the person by email).
-        guest_by_terms = (
-            Q(customer__isnull=True, terms_accepted_at__isnull=False)
-            & ~Q(guest_of_an_objector())
-        )
+        guest_by_terms = Q(customer__isnull=True, terms_accepted_at__isnull=False) & ~Q(guest_of_an_objector())
         grounds = (registered & (customer_explicit | customer_contract)) | guest_by_terms
     else:
         grounds = registered & customer_explicit
@@ -238,9 +233,7 @@ def eligible_orders(*, now: dt.datetime | None = None, purpose: str | None = Non
     """Orders that may be handed to Clerk."""
     ctx = PolicyContext.current(now=now, purpose=purpose)
     orders = Order.objects.annotate(
-        customer_sharing_consent=latest_consent(
-            Purpose.THIRD_PARTY_SHARING, customer_ref="customer_id"
-        )
+        customer_sharing_consent=latest_consent(Purpose.THIRD_PARTY_SHARING, customer_ref="customer_id")
     )
     return orders.filter(order_eligibility_q(ctx))
 

@@ -30,6 +30,4 @@ def queue_deleted_object(sender, instance, **kwargs) -> None:
 
 def connect() -> None:
     for model in OBJECT_TYPES:
-        post_delete.connect(
-            queue_deleted_object, sender=model, dispatch_uid=f"gdpr.queue_deleted.{model.__name__}"
-        )
+        post_delete.connect(queue_deleted_object, sender=model, dispatch_uid=f"gdpr.queue_deleted.{model.__name__}")

@@ -82,4 +82,6 @@ def unreconciled_settings(mark: SweepMark) -> list[str]:
     """The running settings that differ from those `mark` reconciled under (empty: none)."""
     running = {"CLERK_DATA_PURPOSE": settings.CLERK_DATA_PURPOSE, "GDPR_RECENT_DAYS": settings.GDPR_RECENT_DAYS}
     swept = {"CLERK_DATA_PURPOSE": mark.purpose, "GDPR_RECENT_DAYS": mark.recent_days}
-    return [f"{name} is {running[name]!r}, swept under {swept[name]!r}" for name in running if running[name] != swept[name]]
+    return [
+        f"{name} is {running[name]!r}, swept under {swept[name]!r}" for name in running if running[name] != swept[name]
+    ]

@@ -154,7 +154,16 @@ def erased_person(order: Order) -> bool:
 @admin.register(Order)
 class OrderAdmin(FeedObjectAdmin):
     form = OrderForm
-    list_display = ("id", "customer_id", "buyer", "placed_at", "line_count", "terms_accepted_at", "erased_at", "updated_at")
+    list_display = (
+        "id",
+        "customer_id",
+        "buyer",
+        "placed_at",
+        "line_count",
+        "terms_accepted_at",
+        "erased_at",
+        "updated_at",
+    )
     list_filter = (GuestOrderFilter, "placed_at", ("erased_at", admin.EmptyFieldListFilter), "updated_at")
     search_fields = ("=id", "=customer__id", "email")
     raw_id_fields = ("customer",)

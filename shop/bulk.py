@@ -22,9 +22,9 @@ from typing import Any
 
 import orjson
 import psycopg
-from psycopg.types.datetime import TimestamptzLoader
 from django.db import connection
 from django.db.models import Field, JSONField, Model
+from psycopg.types.datetime import TimestamptzLoader
 
 
 def _postgresql() -> bool:
@@ -112,10 +112,7 @@ def upsert_rows(model: type[Model], columns: Sequence[str], rows: Sequence[tuple
     fields = _fields(model, columns)
     quote = connection.ops.quote_name
     updates = ", ".join(f"{quote(f.column)} = EXCLUDED.{quote(f.column)}" for f in fields[1:])
-    sql = (
-        f"{_insert_unnest(model, fields)} "
-        f"ON CONFLICT ({quote(fields[0].column)}) DO UPDATE SET {updates}"
-    )
+    sql = f"{_insert_unnest(model, fields)} ON CONFLICT ({quote(fields[0].column)}) DO UPDATE SET {updates}"
     with _binding_cursor() as cursor:
         cursor.execute(sql, _column_arrays(fields, rows))
 

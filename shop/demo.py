@@ -82,8 +82,14 @@ NOUNS = {
     42: (("Tenda", "tent"), ("Sacco a pelo", "sleeping bag"), ("Borraccia", "water bottle")),
 }
 MATERIALS = (
-    ("ceramica", "ceramic"), ("lino", "linen"), ("lana", "wool"), ("acciaio", "steel"),
-    ("rovere", "oak"), ("cotone", "cotton"), ("vetro", "glass"), ("bambù", "bamboo"),
+    ("ceramica", "ceramic"),
+    ("lino", "linen"),
+    ("lana", "wool"),
+    ("acciaio", "steel"),
+    ("rovere", "oak"),
+    ("cotone", "cotton"),
+    ("vetro", "glass"),
+    ("bambù", "bamboo"),
 )
 BRANDS = ("Arno", "Brera", "Dolomiti", "Etna", "Garda", "Lario", "Monviso", "Vesuvio")
 COLORS = ("red", "blue", "green", "black", "white", "grey", "yellow", "navy", "beige", "olive")
@@ -91,20 +97,66 @@ COLORS = ("red", "blue", "green", "black", "white", "grey", "yellow", "navy", "b
 PAGES = (
     ("cms", "Chi siamo", "About us", "Siamo una piccola bottega di Bologna.", "We are a small shop in Bologna."),
     ("cms", "Spedizioni", "Shipping", "Spediamo in tutta Europa in 48 ore.", "We ship across Europe within 48 hours."),
-    ("cms", "Resi e rimborsi", "Returns and refunds", "Hai 30 giorni per cambiare idea.", "You have 30 days to change your mind."),
+    (
+        "cms",
+        "Resi e rimborsi",
+        "Returns and refunds",
+        "Hai 30 giorni per cambiare idea.",
+        "You have 30 days to change your mind.",
+    ),
     ("cms", "Privacy", "Privacy policy", "Come trattiamo i tuoi dati.", "How we handle your data."),
-    ("blog", "Come scegliere una moka", "How to choose a moka pot", "Alluminio o acciaio? Dipende dal fornello.", "Aluminium or steel? It depends on your stove."),
-    ("blog", "Campeggio leggero", "Light camping", "Tre regole per uno zaino sotto i 7 kg.", "Three rules for a pack under 7 kg."),
+    (
+        "blog",
+        "Come scegliere una moka",
+        "How to choose a moka pot",
+        "Alluminio o acciaio? Dipende dal fornello.",
+        "Aluminium or steel? It depends on your stove.",
+    ),
+    (
+        "blog",
+        "Campeggio leggero",
+        "Light camping",
+        "Tre regole per uno zaino sotto i 7 kg.",
+        "Three rules for a pack under 7 kg.",
+    ),
     ("blog", "Cura della lana", "Caring for wool", "Lavare a mano, asciugare in piano.", "Hand wash, dry flat."),
 )
 
 FIRST_NAMES = (
-    "Giulia", "Marco", "Francesca", "Luca", "Chiara", "Matteo", "Sara", "Alessandro", "Elena",
-    "Davide", "Martina", "Lorenzo", "Anna", "Niccolò", "Federica", "Tommaso",
+    "Giulia",
+    "Marco",
+    "Francesca",
+    "Luca",
+    "Chiara",
+    "Matteo",
+    "Sara",
+    "Alessandro",
+    "Elena",
+    "Davide",
+    "Martina",
+    "Lorenzo",
+    "Anna",
+    "Niccolò",
+    "Federica",
+    "Tommaso",
 )
 LAST_NAMES = (
-    "Rossi", "Bianchi", "Romano", "Colombo", "Ricci", "Marino", "Greco", "Bruno", "Gallo",
-    "Conti", "De Luca", "Mancini", "Costa", "Giordano", "Rizzo", "Lombardi",
+    "Rossi",
+    "Bianchi",
+    "Romano",
+    "Colombo",
+    "Ricci",
+    "Marino",
+    "Greco",
+    "Bruno",
+    "Gallo",
+    "Conti",
+    "De Luca",
+    "Mancini",
+    "Costa",
+    "Giordano",
+    "Rizzo",
+    "Lombardi",
 )
 
 SHARING_EVIDENCE = "Account page: ticked 'Share my purchases with Clerk.io for personalised suggestions' (form v3)"
@@ -119,7 +171,9 @@ class DemoShop:
     erase: list[int] = field(default_factory=list)  # customer ids to erase after the import
 
 
-def build_demo(*, anchor: dt.datetime, products: int = 120, customers: int = 40, orders: int = 200, seed: int = 7) -> DemoShop:
+def build_demo(
+    *, anchor: dt.datetime, products: int = 120, customers: int = 40, orders: int = 200, seed: int = 7
+) -> DemoShop:
     """The demo shop's objects; see the module docstring."""
     if customers < MIN_CUSTOMERS:
         raise ValueError(f"the demo needs at least {MIN_CUSTOMERS} customers to show every consent case")
@@ -273,7 +327,9 @@ def _consents(persona: str, registered: int, days_ago) -> list[dict]:
     return []
 
 
-def _orders(rng: random.Random, count: int, people: list[dict], personas: list[str], product_ids: list[int], days_ago) -> list[dict]:
+def _orders(
+    rng: random.Random, count: int, people: list[dict], personas: list[str], product_ids: list[int], days_ago
+) -> list[dict]:
     objects = []
     for oid in range(1, count + 1):
         order: dict = {"id": 10_000 + oid}

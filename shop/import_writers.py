@@ -185,9 +185,7 @@ class _Writer:
         except DatabaseError as exc:
             reason = f"the database refused the batch ({_first_line(exc)}); nothing of it was written"
             first, last = batch[0][0], batch[-1][0]
-            self.reporter.warning(
-                f"{self.type_name}: the batch from {first} to {last} was not written: {reason}"
-            )
+            self.reporter.warning(f"{self.type_name}: the batch from {first} to {last} was not written: {reason}")
             for where, clean in batch:
                 self.reject(where, clean.id, [Problem("", reason)])
             return
@@ -255,8 +253,17 @@ class _ProductWriter(_Writer):
     model = Product
     type_name = "products"
     columns = (
-        "name", "description", "price", "list_price", "image", "url", "brand", "created_at",
-        "index", "attributes", "translations",
+        "name",
+        "description",
+        "price",
+        "list_price",
+        "image",
+        "url",
+        "brand",
+        "created_at",
+        "index",
+        "attributes",
+        "translations",
     )
     json_columns = frozenset({"attributes", "translations"})
     empty_relation = ()
@@ -386,7 +393,15 @@ class _CustomerWriter(_Writer):
     model = Customer
     type_name = "customers"
     columns = (
-        "name", "email", "email_key", "zip", "gender", "age", "birth_date", "is_b2b", "registered_at",
+        "name",
+        "email",
+        "email_key",
+        "zip",
+        "gender",
+        "age",
+        "birth_date",
+        "is_b2b",
+        "registered_at",
         "terms_accepted_at",
     )
     stored_extra = ("erased_at",)
@@ -496,8 +511,7 @@ class _OrderWriter(_Writer):
         customers = {c.row["customer_id"] for c in batch}
         customers |= {stored[c.id].customer_id for c in batch if c.id in stored}
         guests = [
-            c.id for c in batch
-            if c.row["customer_id"] is None or (c.id in stored and stored[c.id].customer_id is None)
+            c.id for c in batch if c.row["customer_id"] is None or (c.id in stored and stored[c.id].customer_id is None)
         ]
         return ledger.guard_orders(customers - {None}, guest_order_ids=guests)
 
@@ -515,9 +529,7 @@ class _OrderWriter(_Writer):
     def write_relations(self, fresh: list[CleanObject], changed: list[CleanObject]) -> None:
         if changed:
             OrderLine.objects.filter(order_id__in=[c.id for c in changed]).delete()
-        rows = [
-            (c.id, line.product_id, line.quantity, line.unit_price) for c in (*fresh, *changed) for line in c.lines
-        ]
+        rows = [(c.id, line.product_id, line.quantity, line.unit_price) for c in (*fresh, *changed) for line in c.lines]
         insert_rows(OrderLine, ("order_id", "product_id", "quantity", "unit_price"), rows)
 
 

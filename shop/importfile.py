@@ -142,7 +142,7 @@ class ImportFile:
             if first == b"[":
                 raise UnreadableFile(
                     "the file is a JSON array: say which objects it holds with --type "
-                    "(or give the single-feed object {\"products\": [...], ...})"
+                    '(or give the single-feed object {"products": [...], ...})'
                 )
             raise UnreadableFile('expected the single-feed JSON object {"products": [...], ...}')
         if first == b"[":
@@ -224,7 +224,7 @@ class ImportFile:
             if not line:
                 continue
             if number == 1 and line.startswith(_BOM):
-                line = line[len(_BOM):]
+                line = line[len(_BOM) :]
             try:
                 yield Item(f"line {number}", decode(line.decode("utf-8")))
             except UnicodeDecodeError:

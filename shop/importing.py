@@ -77,7 +77,9 @@ class ConsentLedger(Protocol):
     def check(self, purpose: str, source: str, at: dt.datetime) -> list[tuple[str, str]]:
         """The ledger's rules for one consent entry: [(field, reason)], [] when it is valid."""
 
-    def guard_customers(self, customer_ids: Collection[int], *, emails: Iterable[str]) -> AbstractContextManager[FeedGuard]:
+    def guard_customers(
+        self, customer_ids: Collection[int], *, emails: Iterable[str]
+    ) -> AbstractContextManager[FeedGuard]:
         """Wraps a batch of customers, which may move in or out of the feeds with their orders
         and the guest orders of their emails (as stored, and `emails`, the ones the batch gives)."""
 

@@ -197,9 +197,7 @@ class Product(FeedObject, Translatable):
     name = models.CharField(_("name"), max_length=500)
     description = models.TextField(_("description"), blank=True)
     price = ExactPriceField(_("price"), max_digits=18, decimal_places=4)
-    list_price = ExactPriceField(
-        _("list price"), max_digits=18, decimal_places=4, null=True, blank=True
-    )
+    list_price = ExactPriceField(_("list price"), max_digits=18, decimal_places=4, null=True, blank=True)
     image = models.URLField(_("image"), max_length=1000)
     url = models.URLField(_("url"), max_length=1000)
     brand = models.CharField(_("brand"), max_length=255, blank=True)
@@ -237,9 +235,7 @@ class ProductCategory(models.Model):
     class Meta:
         verbose_name = _("product category")
         verbose_name_plural = _("product categories")
-        constraints = [
-            models.UniqueConstraint(fields=["product", "category"], name="unique_product_category")
-        ]
+        constraints = [models.UniqueConstraint(fields=["product", "category"], name="unique_product_category")]
 
 
 class Page(FeedObject, Translatable):
@@ -357,9 +353,7 @@ class Order(EmailKeyed, FeedObject):
     email = models.EmailField(_("email"), max_length=254, blank=True, db_index=True)
     email_key = models.CharField(_("email key"), max_length=EMAIL_KEY_LENGTH, blank=True, editable=False)
     placed_at = models.DateTimeField(_("placed at"))
-    terms_accepted_at = models.DateTimeField(
-        _("terms accepted at checkout"), null=True, blank=True
-    )
+    terms_accepted_at = models.DateTimeField(_("terms accepted at checkout"), null=True, blank=True)
     erased_at = models.DateTimeField(_("erased at"), null=True, blank=True)
 
     class Meta:

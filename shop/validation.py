@@ -35,8 +35,8 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from typing import Any
 
 from shop.languages import base_language, known_languages
@@ -215,14 +215,39 @@ def to_datetime(seconds: int) -> dt.datetime:
 
 # --- per type ----------------------------------------------------------------------------------
 _PRODUCT_KEYS = frozenset(
-    {"id", "name", "description", "price", "list_price", "image", "url", "categories",
-     "created_at", "brand", "index", "updated_at"}
+    {
+        "id",
+        "name",
+        "description",
+        "price",
+        "list_price",
+        "image",
+        "url",
+        "categories",
+        "created_at",
+        "brand",
+        "index",
+        "updated_at",
+    }
 )
 _PAGE_KEYS = frozenset({"id", "type", "url", "title", "text", "image", "updated_at"})
 _CATEGORY_KEYS = frozenset({"id", "name", "url", "subcategories", "image", "description", "updated_at"})
 _CUSTOMER_KEYS = frozenset(
-    {"id", "name", "email", "subscribed", "zip", "gender", "age", "birth_date", "is_b2b",
-     "registered_at", "terms_accepted_at", "consents", "updated_at"}
+    {
+        "id",
+        "name",
+        "email",
+        "subscribed",
+        "zip",
+        "gender",
+        "age",
+        "birth_date",
+        "is_b2b",
+        "registered_at",
+        "terms_accepted_at",
+        "consents",
+        "updated_at",
+    }
 )
 _ORDER_KEYS = frozenset({"id", "products", "time", "customer", "email", "terms_accepted_at", "updated_at"})
 _LINE_KEYS = frozenset({"id", "quantity", "price"})
@@ -288,9 +313,7 @@ def _customer(r: _Reader) -> CleanObject:
         "name": r.required("name", r.text, max_length=_max_length(Customer, "name"), nonempty=True),
         "email": r.required("email", r.email),
         "zip": r.optional("zip", r.text, default="", max_length=_max_length(Customer, "zip"), nonempty=True),
-        "gender": r.optional(
-            "gender", r.text, default="", max_length=_max_length(Customer, "gender"), nonempty=True
-        ),
+        "gender": r.optional("gender", r.text, default="", max_length=_max_length(Customer, "gender"), nonempty=True),
         "age": r.optional("age", r.age),
         "birth_date": r.optional("birth_date", r.date),
         "is_b2b": r.optional("is_b2b", r.boolean),

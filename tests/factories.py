@@ -37,9 +37,7 @@ class ProductFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def categories(self, create, extracted, **kwargs):
         if create and extracted:
-            ProductCategory.objects.bulk_create(
-                ProductCategory(product=self, category=c) for c in extracted
-            )
+            ProductCategory.objects.bulk_create(ProductCategory(product=self, category=c) for c in extracted)
 
 
 class PageFactory(factory.django.DjangoModelFactory):

@@ -19,8 +19,18 @@ class ProductSerializer(serializers.ModelSerializer):
     class Meta:
         model = Product
         fields = [
-            "id", "name", "description", "price", "list_price", "image", "url", "brand",
-            "created_at", "index", "attributes", "categories",
+            "id",
+            "name",
+            "description",
+            "price",
+            "list_price",
+            "image",
+            "url",
+            "brand",
+            "created_at",
+            "index",
+            "attributes",
+            "categories",
         ]
 
 

@@ -2,8 +2,9 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import shop.models
 from django.db import migrations, models
+
+import shop.models
 
 
 class Migration(migrations.Migration):

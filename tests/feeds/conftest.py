@@ -69,9 +69,7 @@ def build_shop(*, now: dt.datetime | None = None, size: int = 40) -> Shop:
                 brand="Acme" if i % 3 == 0 else "",
                 created_at=now - day * (100 + i),
                 index=i % 10 != 0,
-                attributes={"color_names": ["red", "blue"], "reviews_avg": 4.5, "stock": i}
-                if i % 2 == 0
-                else {},
+                attributes={"color_names": ["red", "blue"], "reviews_avg": 4.5, "stock": i} if i % 2 == 0 else {},
                 translations={"italian": {"name": f"Prodotto {i}", "description": f"Descrizione {i}"}}
                 if i % 3 == 1
                 else {},
@@ -142,7 +140,13 @@ def build_shop(*, now: dt.datetime | None = None, size: int = 40) -> Shop:
     for i, customer in enumerate(customers):
         oid = 5000 + 3 * i
         orders.append(
-            Order(id=oid, customer_id=customer.id, email=customer.email if i % 5 else "", placed_at=now - day * 3, updated_at=now - day * (i % 6))
+            Order(
+                id=oid,
+                customer_id=customer.id,
+                email=customer.email if i % 5 else "",
+                placed_at=now - day * 3,
+                updated_at=now - day * (i % 6),
+            )
         )
         if customer.id in eligible_customers:
             eligible_orders.append(oid)

@@ -144,7 +144,14 @@ def test_extra_attributes_clerk_cannot_take_are_dropped_not_sent(feed_client):
     # Written behind the model's validators' back, as a bulk import or raw SQL could.
     product = ProductFactory()
     type(product).objects.filter(pk=product.pk).update(
-        attributes={"ok": "yes", "bad-name": 1, "trailing\n": 2, "gone": None, "nested": {"a": 1}, "list": [1, None, "x"]}
+        attributes={
+            "ok": "yes",
+            "bad-name": 1,
+            "trailing\n": 2,
+            "gone": None,
+            "nested": {"a": 1},
+            "list": [1, None, "x"],
+        }
     )
     [obj] = get_json(feed_client, "/feed/products.json")
     assert obj["ok"] == "yes"
@@ -193,8 +200,12 @@ def test_customer_subscribed_only_with_an_active_marketing_grant(feed_client):
     granted = CustomerFactory()
     withdrawn = CustomerFactory()
     ConsentRecordFactory(customer=granted, purpose="marketing", granted=True)
-    ConsentRecordFactory(customer=withdrawn, purpose="marketing", granted=True, at=timezone.now() - dt.timedelta(days=2))
-    ConsentRecordFactory(customer=withdrawn, purpose="marketing", granted=False, at=timezone.now() - dt.timedelta(days=1))
+    ConsentRecordFactory(
+        customer=withdrawn, purpose="marketing", granted=True, at=timezone.now() - dt.timedelta(days=2)
+    )
+    ConsentRecordFactory(
+        customer=withdrawn, purpose="marketing", granted=False, at=timezone.now() - dt.timedelta(days=1)
+    )
     objects = by_id(get_json(feed_client, "/feed/customers.json"))
     assert objects[never.id]["subscribed"] is False
     assert objects[granted.id]["subscribed"] is True
@@ -203,14 +214,24 @@ def test_customer_subscribed_only_with_an_active_marketing_grant(feed_client):
 
 def test_customer_optional_attributes_and_age_from_birth_date(feed_client):
     today = timezone.now().date()
-    born = today.replace(year=today.year - 40) if not (today.month == 2 and today.day == 29) else today.replace(year=today.year - 40, day=28)
+    born = (
+        today.replace(year=today.year - 40)
+        if not (today.month == 2 and today.day == 29)
+        else today.replace(year=today.year - 40, day=28)
+    )
     full = CustomerFactory(zip="20121", gender="female", birth_date=born, age=99, is_b2b=False)
     aged = CustomerFactory(age=33)
     bare = CustomerFactory(name="", zip="", gender="")
     objects = by_id(get_json(feed_client, "/feed/customers.json"))
     assert objects[full.id] == {
-        "id": full.id, "name": full.name, "email": full.email, "subscribed": False,
-        "zip": "20121", "gender": "female", "age": 40, "is_b2b": False,
+        "id": full.id,
+        "name": full.name,
+        "email": full.email,
+        "subscribed": False,
+        "zip": "20121",
+        "gender": "female",
+        "age": 40,
+        "is_b2b": False,
     }
     assert objects[aged.id]["age"] == 33
     assert objects[bare.id] == {"id": bare.id, "name": "", "email": bare.email, "subscribed": False}
@@ -222,8 +243,13 @@ def test_page_object_with_optional_image_and_extras(feed_client):
     bare = PageFactory()
     objects = by_id(get_json(feed_client, "/feed/pages.json"))
     assert objects[page.id] == {
-        "id": page.id, "type": "cms", "url": page.url, "title": page.title, "text": page.text,
-        "image": "https://shop.example/p.jpg", "keywords": ["blog", "new"],
+        "id": page.id,
+        "type": "cms",
+        "url": page.url,
+        "title": page.title,
+        "text": page.text,
+        "image": "https://shop.example/p.jpg",
+        "keywords": ["blog", "new"],
     }
     assert "image" not in objects[bare.id]
 

@@ -13,7 +13,9 @@ import pytest
 from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from feeds import pagination
 from feeds.params import FeedParams
@@ -131,7 +133,12 @@ def test_walks_with_different_limits_or_filters_never_share_cursors(feed_client,
     # A product imported behind the walk, changed long ago: an exact cold seek at offset 10 now
     # starts one row earlier than the cursor (whole[10]), so a shared cursor would show.
     Product.objects.create(
-        id=1, name="Behind", price=1, image="https://i", url="https://u", created_at=shop.now,
+        id=1,
+        name="Behind",
+        price=1,
+        image="https://i",
+        url="https://u",
+        created_at=shop.now,
         updated_at=shop.now - dt.timedelta(days=30),
     )
     whole = get_json(feed_client, "/feed/products.json")

@@ -17,7 +17,9 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from feeds import rank_index
 from feeds.base import UnixTime
@@ -60,14 +62,29 @@ def assert_exact(model, positions) -> None:
 
 
 def product(pk: int, **fields) -> Product:
-    return Product(id=pk, name=f"P{pk}", price=Decimal("1.00"), image="https://i.example/x.jpg",
-                   url=f"https://shop.example/p/{pk}", created_at=CREATED, **fields)
+    return Product(
+        id=pk,
+        name=f"P{pk}",
+        price=Decimal("1.00"),
+        image="https://i.example/x.jpg",
+        url=f"https://shop.example/p/{pk}",
+        created_at=CREATED,
+        **fields,
+    )
 
 
 def imported(pk: int, name: str = "") -> dict:
     """A product as the import file gives it."""
-    return {"id": pk, "name": name or f"P{pk}", "description": "", "price": 1, "image": "https://i.example/x.jpg",
-            "url": f"https://shop.example/p/{pk}", "categories": [], "created_at": T0}
+    return {
+        "id": pk,
+        "name": name or f"P{pk}",
+        "description": "",
+        "price": 1,
+        "image": "https://i.example/x.jpg",
+        "url": f"https://shop.example/p/{pk}",
+        "categories": [],
+        "created_at": T0,
+    }
 
 
 def raw(sql: str, params=None) -> None:

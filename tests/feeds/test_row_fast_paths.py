@@ -40,7 +40,9 @@ json_values = st.recursive(
     ),
     max_leaves=12,
 )
-names = st.one_of(st.sampled_from(["id", "name", "price", "color_names", "bad-name", "ok_1", "", "é"]), st.text(max_size=6))
+names = st.one_of(
+    st.sampled_from(["id", "name", "price", "color_names", "bad-name", "ok_1", "", "é"]), st.text(max_size=6)
+)
 
 
 def oracle_scalar(value):

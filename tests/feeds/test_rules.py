@@ -30,7 +30,14 @@ ORDER = {
     "products": [{"id": 456, "quantity": 1, "price": 200.00}, {"id": 789, "quantity": 2, "price": 120}],
     "time": 1389871120,
 }
-CUSTOMER = {"id": 165, "name": "Leia Organa", "email": "leia@royalty.org", "subscribed": False, "age": 19, "is_b2b": True}
+CUSTOMER = {
+    "id": 165,
+    "name": "Leia Organa",
+    "email": "leia@royalty.org",
+    "subscribed": False,
+    "age": 19,
+    "is_b2b": True,
+}
 PAGE = {"id": 1354, "type": "blog", "url": "https://x/p", "title": "New post", "text": "Body", "keywords": ["blog"]}
 VALID = {"products": PRODUCT, "categories": CATEGORY, "orders": ORDER, "customers": CUSTOMER, "pages": PAGE}
 
@@ -95,7 +102,10 @@ def test_multi_language_texts_need_every_configured_language():
     assert object_errors("products", product, languages=languages) == []
 
     product["name"] = {"italian": "Spada laser"}
-    assert any("'name' must be an object with a text for each of" in e for e in object_errors("products", product, languages=languages))
+    assert any(
+        "'name' must be an object with a text for each of" in e
+        for e in object_errors("products", product, languages=languages)
+    )
     product["name"] = {"italian": "Spada laser", "english": None}
     assert object_errors("products", product, languages=languages)
     product["name"] = "Lightsaber"
@@ -109,7 +119,9 @@ def test_a_language_object_is_a_valid_extra_attribute_only_when_multi_language()
         page[name] = {language: PAGE[name] for language in languages}
     assert object_errors("pages", page, languages=languages) == []
     plain = dict(PAGE, teaser={"italian": "ciao", "english": "hello"})
-    assert object_errors("pages", plain) == ["'teaser' must be a string, number, boolean or array, not an object ({'italian': 'ciao', 'english': 'hello'})"]
+    assert object_errors("pages", plain) == [
+        "'teaser' must be a string, number, boolean or array, not an object ({'italian': 'ciao', 'english': 'hello'})"
+    ]
 
 
 def test_text_attributes_per_type_follow_the_guide():

@@ -29,7 +29,11 @@ def test_single_feed_has_every_section_then_config(feed_client, shop):
 
 def test_single_feed_of_an_empty_shop(feed_client):
     assert get_json(feed_client, "/feed/all.json") == {
-        "products": [], "categories": [], "orders": [], "customers": [], "pages": [],
+        "products": [],
+        "categories": [],
+        "orders": [],
+        "customers": [],
+        "pages": [],
         "config": {"created": 0, "strict": False},
     }
 

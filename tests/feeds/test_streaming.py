@@ -64,7 +64,9 @@ def test_failure_mid_json_stream_leaves_a_body_that_is_not_json(feed_client, sho
     assert body.endswith(encoding.POISON)
 
 
-def test_failure_mid_ndjson_stream_leaves_an_unterminated_invalid_last_line(feed_client, shop, small_batches, monkeypatch):
+def test_failure_mid_ndjson_stream_leaves_an_unterminated_invalid_last_line(
+    feed_client, shop, small_batches, monkeypatch
+):
     break_row_source_after(monkeypatch, 3)
     body = read_until_failure(feed_client.get("/feed/products.ndjson"))
     lines = body.split(b"\n")

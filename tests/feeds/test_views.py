@@ -24,7 +24,18 @@ from tests.feeds.conftest import FEED_TYPES, body_of, get_json
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.parametrize("path", ["/feed/invoices.json", "/feed/invoices.ndjson", "/feed/products.xml", "/feed/products", "/feed/", "/feed/all.ndjson", "/feed/a/b.json"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/feed/invoices.json",
+        "/feed/invoices.ndjson",
+        "/feed/products.xml",
+        "/feed/products",
+        "/feed/",
+        "/feed/all.ndjson",
+        "/feed/a/b.json",
+    ],
+)
 def test_unknown_feed_is_a_json_404(feed_client, path):
     response = feed_client.get(path)
     assert response.status_code == 404
@@ -50,7 +61,14 @@ def test_methods_other_than_get_and_head_are_a_json_405_with_allow(feed_client, 
     assert response.json() == {"error": "method_not_allowed", "detail": "Feeds answer GET and HEAD only."}
 
 
-@pytest.mark.parametrize("path, content_type", [("/feed/products.json", "application/json"), ("/feed/pages.ndjson", "application/x-ndjson"), ("/feed/all.json", "application/json")])
+@pytest.mark.parametrize(
+    "path, content_type",
+    [
+        ("/feed/products.json", "application/json"),
+        ("/feed/pages.ndjson", "application/x-ndjson"),
+        ("/feed/all.json", "application/json"),
+    ],
+)
 def test_head_answers_headers_without_reading_the_feed(feed_client, shop, path, content_type):
     with CaptureQueriesContext(connection) as queries:
         response = feed_client.head(path)
@@ -81,7 +99,9 @@ def test_accept_ndjson_on_the_json_url_gives_ndjson(feed_client, shop):
     assert [orjson.loads(line) for line in lines] == get_json(feed_client, "/feed/pages.json?limit=5")
 
 
-@pytest.mark.parametrize("accept", ["application/json", "*/*", "text/html", "application/json, application/x-ndjson;q=0.5"])
+@pytest.mark.parametrize(
+    "accept", ["application/json", "*/*", "text/html", "application/json, application/x-ndjson;q=0.5"]
+)
 def test_other_accept_headers_keep_json(feed_client, shop, accept):
     response = feed_client.get("/feed/pages.json", headers={"Accept": accept})
     assert response["Content-Type"] == "application/json"
@@ -120,9 +140,14 @@ class _WSGIServer:
 
     def __init__(self, path: str, query: str = ""):
         self.environ = {
-            "REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": query,
-            "HTTP_X_CLERK_AUTHORIZATION": f"Bearer {TEST_TOKEN}", "wsgi.url_scheme": "https",
-            "SERVER_NAME": "testserver", "SERVER_PORT": "443", "HTTP_HOST": "testserver",
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": path,
+            "QUERY_STRING": query,
+            "HTTP_X_CLERK_AUTHORIZATION": f"Bearer {TEST_TOKEN}",
+            "wsgi.url_scheme": "https",
+            "SERVER_NAME": "testserver",
+            "SERVER_PORT": "443",
+            "HTTP_HOST": "testserver",
         }
         setup_testing_defaults(self.environ)
 
@@ -200,7 +225,13 @@ def test_one_access_log_line_per_page_without_personal_data(feed_client, shop, c
     [record] = [r for r in caplog.records if r.name == "feeds.access"]
     assert record.getMessage() == "feed page served"
     assert (record.feed, record.fmt, record.offset, record.limit, record.rows, record.bytes, record.outcome) == (
-        "customers", "json", 0, 10, 10, len(body), "ok",
+        "customers",
+        "json",
+        0,
+        10,
+        10,
+        len(body),
+        "ok",
     )
     assert record.duration_ms >= 0 and record.client
     logged = " ".join(str(v) for v in vars(record).values())
@@ -222,7 +253,10 @@ def test_django_404_and_500_pages_are_json_under_feed():
     assert (not_found.status_code, orjson.loads(not_found.content)["error"]) == (404, "feed_not_found")
     error = views.server_error(factory.get("/feed/products.json"))
     assert error.status_code == 500
-    assert orjson.loads(error.content) == {"error": "server_error", "detail": "The feed could not be served; try again later."}
+    assert orjson.loads(error.content) == {
+        "error": "server_error",
+        "detail": "The feed could not be served; try again later.",
+    }
     # Elsewhere Django's own pages stay.
     assert views.server_error(factory.get("/admin/"))["Content-Type"].startswith("text/html")
     assert views.page_not_found(factory.get("/elsewhere"), Exception())["Content-Type"].startswith("text/html")

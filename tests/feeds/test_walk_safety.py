@@ -14,7 +14,9 @@ import orjson
 import pytest
 from django.core.cache import cache
 from django.utils import timezone
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from feeds import pagination, stream
 from feeds.params import FeedParams
@@ -246,7 +248,14 @@ def test_a_failed_release_leaves_the_cursor_which_only_costs_duplicates(monkeypa
 
 def make_pages(ids, *, updated_at=None):
     Page.objects.bulk_create(
-        Page(id=i, type="cms", url=f"https://shop.example/{i}", title=f"t{i}", text="x", updated_at=updated_at or timezone.now())
+        Page(
+            id=i,
+            type="cms",
+            url=f"https://shop.example/{i}",
+            title=f"t{i}",
+            text="x",
+            updated_at=updated_at or timezone.now(),
+        )
         for i in ids
     )
 
@@ -394,8 +403,13 @@ def test_catalogue_feeds_are_named_as_the_outbox_queues_the_deletions_of_their_r
 
 def queued(status, *, created, next_attempt, object_type="products"):
     ClerkDeletion.objects.create(
-        action=Action.DELETE, object_type=object_type, object_id=7, reason=Reason.DELETED,
-        status=status, created_at=created, next_attempt_at=next_attempt,
+        action=Action.DELETE,
+        object_type=object_type,
+        object_id=7,
+        reason=Reason.DELETED,
+        status=status,
+        created_at=created,
+        next_attempt_at=next_attempt,
     )
 
 
@@ -419,7 +433,9 @@ def test_a_deletion_queued_since_is_seen_of_its_own_type_only():
         (Status.SUPERSEDED, 2, False),  # its object was back: a later deletion queued its own row
     ],
 )
-def test_an_older_deletion_counts_while_a_later_deletion_of_its_id_may_have_relied_on_it(status, next_attempt_hours_ago, seen):
+def test_an_older_deletion_counts_while_a_later_deletion_of_its_id_may_have_relied_on_it(
+    status, next_attempt_hours_ago, seen
+):
     now = timezone.now()
     queued(status, created=now - dt.timedelta(hours=48), next_attempt=now - dt.timedelta(hours=next_attempt_hours_ago))
     assert deletion_queued_since("products", now - dt.timedelta(hours=6)) is seen

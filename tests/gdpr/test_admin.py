@@ -108,8 +108,14 @@ def test_grant_action_shows_a_form_then_records_with_the_admin(admin, admin_user
     assert "A grant will be added" in page.content.decode()
     at = timezone.now() - dt.timedelta(hours=1)  # in the past at any hour (a fixed time of day is not)
     response = action(
-        admin, "record_grant", customers, apply="1", purpose=Purpose.THIRD_PARTY_SHARING,
-        at_0=at.strftime("%Y-%m-%d"), at_1=at.strftime("%H:%M:%S"), source=Source.ACCOUNT,
+        admin,
+        "record_grant",
+        customers,
+        apply="1",
+        purpose=Purpose.THIRD_PARTY_SHARING,
+        at_0=at.strftime("%Y-%m-%d"),
+        at_1=at.strftime("%H:%M:%S"),
+        source=Source.ACCOUNT,
         evidence="Signed consent form #88 (scanned)",
     )
     assert response.status_code == 302
@@ -125,15 +131,22 @@ def test_withdrawal_action_records_and_queues_deletions(admin, admin_user):
     customer = CustomerFactory()
     order = OrderFactory(customer=customer)
     response = action(
-        admin, "record_withdrawal", [customer], apply="1", purpose=Purpose.THIRD_PARTY_SHARING,
-        at_0=timezone.now().strftime("%Y-%m-%d"), at_1="00:00:00", source=Source.ADMIN,
+        admin,
+        "record_withdrawal",
+        [customer],
+        apply="1",
+        purpose=Purpose.THIRD_PARTY_SHARING,
+        at_0=timezone.now().strftime("%Y-%m-%d"),
+        at_1="00:00:00",
+        source=Source.ADMIN,
         evidence="Phone call 2024-05-02, asked to stop sharing",
     )
     assert response.status_code == 302
     record = ConsentRecord.objects.get()
     assert record.granted is False and record.recorded_by == admin_user
     assert set(ClerkDeletion.objects.values_list("object_type", "object_id")) == {
-        ("customers", customer.pk), ("orders", order.pk)
+        ("customers", customer.pk),
+        ("orders", order.pk),
     }
     assert changelist_rows(admin.get(CHANGELIST))[customer.pk].in_feed is False
 
@@ -141,8 +154,15 @@ def test_withdrawal_action_records_and_queues_deletions(admin, admin_user):
 def test_recording_without_evidence_is_refused(admin):
     customer = CustomerFactory()
     response = action(
-        admin, "record_withdrawal", [customer], apply="1", purpose=Purpose.THIRD_PARTY_SHARING,
-        at_0=timezone.now().strftime("%Y-%m-%d"), at_1="00:00:00", source=Source.ADMIN, evidence="   ",
+        admin,
+        "record_withdrawal",
+        [customer],
+        apply="1",
+        purpose=Purpose.THIRD_PARTY_SHARING,
+        at_0=timezone.now().strftime("%Y-%m-%d"),
+        at_1="00:00:00",
+        source=Source.ADMIN,
+        evidence="   ",
     )
     assert response.status_code == 200
     assert "Evidence is required" in response.content.decode()
@@ -153,8 +173,15 @@ def test_recording_a_future_time_is_refused(admin):
     customer = CustomerFactory()
     future = timezone.now() + dt.timedelta(days=3)
     response = action(
-        admin, "record_grant", [customer], apply="1", purpose=Purpose.MARKETING,
-        at_0=future.strftime("%Y-%m-%d"), at_1="00:00:00", source=Source.ADMIN, evidence="typo",
+        admin,
+        "record_grant",
+        [customer],
+        apply="1",
+        purpose=Purpose.MARKETING,
+        at_0=future.strftime("%Y-%m-%d"),
+        at_1="00:00:00",
+        source=Source.ADMIN,
+        evidence="typo",
     )
     assert response.status_code == 200
     assert "lies in the future" in response.content.decode()
@@ -164,19 +191,52 @@ def test_recording_a_future_time_is_refused(admin):
 def test_csv_export_contains_the_evidence(admin, admin_user):
     anna = CustomerFactory(name="Anna", email="anna@example.com")
     at = timezone.now().replace(microsecond=0) - dt.timedelta(days=2)
-    ConsentRecordFactory(customer=anna, at=at, evidence="=HYPERLINK(\"x\") ticked box", recorded_by=admin_user)
-    ConsentRecordFactory(customer=anna, purpose=Purpose.MARKETING, granted=False, at=at, source=Source.CHECKOUT, evidence="unticked")
+    ConsentRecordFactory(customer=anna, at=at, evidence='=HYPERLINK("x") ticked box', recorded_by=admin_user)
+    ConsentRecordFactory(
+        customer=anna, purpose=Purpose.MARKETING, granted=False, at=at, source=Source.CHECKOUT, evidence="unticked"
+    )
     ConsentRecordFactory(customer=CustomerFactory(), evidence="someone else")
     response = action(admin, "export_consent_csv", [anna])
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     assert "attachment" in response["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
-    assert rows[0][:8] == ["customer_id", "customer_name", "customer_email", "purpose", "state", "at", "source", "evidence"]
+    assert rows[0][:8] == [
+        "customer_id",
+        "customer_name",
+        "customer_email",
+        "purpose",
+        "state",
+        "at",
+        "source",
+        "evidence",
+    ]
     assert rows[1:] == [
-        [str(anna.pk), "Anna", "anna@example.com", "marketing", "withdrawn", at.isoformat(), "checkout",
-         "unticked", "", rows[1][9], ""],
-        [str(anna.pk), "Anna", "anna@example.com", "third_party_sharing", "granted", at.isoformat(), "account",
-         "'=HYPERLINK(\"x\") ticked box", "boss", rows[2][9], ""],
+        [
+            str(anna.pk),
+            "Anna",
+            "anna@example.com",
+            "marketing",
+            "withdrawn",
+            at.isoformat(),
+            "checkout",
+            "unticked",
+            "",
+            rows[1][9],
+            "",
+        ],
+        [
+            str(anna.pk),
+            "Anna",
+            "anna@example.com",
+            "third_party_sharing",
+            "granted",
+            at.isoformat(),
+            "account",
+            '\'=HYPERLINK("x") ticked box',
+            "boss",
+            rows[2][9],
+            "",
+        ],
     ]
 
 
@@ -202,7 +262,9 @@ def test_ledger_cannot_be_changed_or_deleted_through_the_admin(admin):
     # Nor through the customer page's inline, nor by deleting the customer.
     customer_url = reverse("admin:shop_customer_change", args=[record.customer_id])
     assert admin.post(customer_url, {"consents-TOTAL_FORMS": "0"}).status_code == 403
-    assert admin.post(reverse("admin:shop_customer_delete", args=[record.customer_id]), {"post": "yes"}).status_code == 403
+    assert (
+        admin.post(reverse("admin:shop_customer_delete", args=[record.customer_id]), {"post": "yes"}).status_code == 403
+    )
     listing = admin.get(reverse("admin:gdpr_consentrecord_changelist")).content.decode()
     assert "delete_selected" not in listing
     fresh = ConsentRecord.objects.get(pk=record.pk)
@@ -225,15 +287,26 @@ def test_staff_without_permission_cannot_record_or_erase(admin_user):
     html = client.get(CHANGELIST).content.decode()
     assert "record_withdrawal" not in html and "erase_selected" not in html
     customer = CustomerFactory()
-    action(client, "record_withdrawal", [customer], apply="1", purpose=Purpose.THIRD_PARTY_SHARING,
-           at_0="2024-01-01", at_1="00:00:00", source=Source.ADMIN, evidence="x")
+    action(
+        client,
+        "record_withdrawal",
+        [customer],
+        apply="1",
+        purpose=Purpose.THIRD_PARTY_SHARING,
+        at_0="2024-01-01",
+        at_1="00:00:00",
+        source=Source.ADMIN,
+        evidence="x",
+    )
     assert ConsentRecord.objects.count() == 0
 
 
 def test_outbox_admin_lists_failures_hides_emails_and_retries(admin):
     queue_deletions(object_type="customers", ids=[1, 2], reason="withdrawal")
     queue_forget(reason="erasure", email="secret@example.com")
-    ClerkDeletion.objects.filter(object_id=1).update(status=Status.FAILED, last_error="Clerk refused DELETE /customers (HTTP 403)")
+    ClerkDeletion.objects.filter(object_id=1).update(
+        status=Status.FAILED, last_error="Clerk refused DELETE /customers (HTTP 403)"
+    )
     url = reverse("admin:gdpr_clerkdeletion_changelist")
     failed = admin.get(f"{url}?status=failed")
     assert [r.object_id for r in failed.context["cl"].result_list] == [1]
@@ -257,9 +330,15 @@ def test_a_backdated_record_that_changes_nothing_is_flagged(admin):
     customer = CustomerFactory()
     ConsentRecordFactory(customer=customer, granted=True, at=timezone.now() - dt.timedelta(days=1))
     response = action(
-        admin, "record_withdrawal", [customer], apply="1", purpose=Purpose.THIRD_PARTY_SHARING,
-        at_0=(timezone.now() - dt.timedelta(days=10)).strftime("%Y-%m-%d"), at_1="00:00:00",
-        source=Source.ADMIN, evidence="letter dated 10 days ago, arrived late",
+        admin,
+        "record_withdrawal",
+        [customer],
+        apply="1",
+        purpose=Purpose.THIRD_PARTY_SHARING,
+        at_0=(timezone.now() - dt.timedelta(days=10)).strftime("%Y-%m-%d"),
+        at_1="00:00:00",
+        source=Source.ADMIN,
+        evidence="letter dated 10 days ago, arrived late",
     )
     followed = admin.get(response["Location"])
     assert "a later record still decides the state" in followed.content.decode()

@@ -57,7 +57,9 @@ class AdminConsentWorkflowInBrowser(StaticLiveServerTestCase):
         return self.browser.find_element(By.CSS_SELECTOR, css)
 
     def in_feed_icon(self, customer):
-        row = self.find(f'input[name="_selected_action"][value="{customer.pk}"]').find_element(By.XPATH, "./ancestor::tr")
+        row = self.find(f'input[name="_selected_action"][value="{customer.pk}"]').find_element(
+            By.XPATH, "./ancestor::tr"
+        )
         return row.find_element(By.CSS_SELECTOR, "td.field-in_clerk_feed img").get_attribute("alt")
 
     def test_admin_records_a_withdrawal_and_the_customer_leaves_the_feed(self):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from django.core import checks as django_checks
 
 from gdpr.checks import check_data_purpose, check_recent_days, check_recent_days_bounded

@@ -23,7 +23,11 @@ EMAIL = "Mario.Rossi@example.com"
 @pytest.fixture
 def mario():
     c = CustomerFactory(
-        name="Mario Rossi", email=EMAIL, zip="20121", gender="m", age=41,
+        name="Mario Rossi",
+        email=EMAIL,
+        zip="20121",
+        gender="m",
+        age=41,
         birth_date=timezone.now().date().replace(year=1985),
     )
     ConsentRecordFactory(customer=c, evidence="Mario Rossi ticked the box at checkout")

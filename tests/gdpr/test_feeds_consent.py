@@ -40,8 +40,12 @@ def single_ids(client):
 
 def set_sharing(customer, granted):
     return record_consent(
-        customer=customer, purpose=Purpose.THIRD_PARTY_SHARING, granted=granted, at=timezone.now(),
-        source=Source.ACCOUNT, evidence="account page toggle",
+        customer=customer,
+        purpose=Purpose.THIRD_PARTY_SHARING,
+        granted=granted,
+        at=timezone.now(),
+        source=Source.ACCOUNT,
+        evidence="account page toggle",
     )
 
 
@@ -80,11 +84,23 @@ def test_regrant_brings_them_back_also_in_incremental_imports(feed_client):
 
 def test_subscribed_follows_the_latest_marketing_record(feed_client):
     anna = CustomerFactory()
-    record_consent(customer=anna, purpose=Purpose.MARKETING, granted=True, at=timezone.now(),
-                   source=Source.CHECKOUT, evidence="newsletter box")
+    record_consent(
+        customer=anna,
+        purpose=Purpose.MARKETING,
+        granted=True,
+        at=timezone.now(),
+        source=Source.CHECKOUT,
+        evidence="newsletter box",
+    )
     assert feed(feed_client, "/feed/customers.json")[0]["subscribed"] is True
-    record_consent(customer=anna, purpose=Purpose.MARKETING, granted=False, at=timezone.now(),
-                   source=Source.ACCOUNT, evidence="unsubscribe link")
+    record_consent(
+        customer=anna,
+        purpose=Purpose.MARKETING,
+        granted=False,
+        at=timezone.now(),
+        source=Source.ACCOUNT,
+        evidence="unsubscribe link",
+    )
     assert feed(feed_client, "/feed/customers.json")[0]["subscribed"] is False
 
 
@@ -102,8 +118,11 @@ world_st = st.fixed_dictionaries(
                     "erased": st.booleans(),
                     "email": st.sampled_from(["ada@example.com", "Ada@Example.com", "bo@example.com", ""]),
                     "consents": st.lists(
-                        st.tuples(st.sampled_from([oracle.SHARING, oracle.MARKETING]), st.booleans(),
-                                  st.sampled_from([2, 5, 5, 900])),
+                        st.tuples(
+                            st.sampled_from([oracle.SHARING, oracle.MARKETING]),
+                            st.booleans(),
+                            st.sampled_from([2, 5, 5, 900]),
+                        ),
                         max_size=3,
                     ),
                 }
@@ -138,21 +157,35 @@ class FeedsMatchTheIndependentRule(TestCase):
             terms = ago(1) if spec["terms"] else None
             email = "" if spec["erased"] else spec["email"]  # erasure blanks it and its history
             person = oracle.Person(i, registered, terms, spec["erased"], email)
-            Customer.objects.create(id=i, name=f"C{i}", email=email, registered_at=registered,
-                                    terms_accepted_at=terms, erased_at=now if spec["erased"] else None)
+            Customer.objects.create(
+                id=i,
+                name=f"C{i}",
+                email=email,
+                registered_at=registered,
+                terms_accepted_at=terms,
+                erased_at=now if spec["erased"] else None,
+            )
             for purpose_name, granted, offset in spec["consents"]:
                 seq += 1
                 person.consents.append(oracle.Consent(purpose_name, granted, ago(offset), seq))
-                ConsentRecord.objects.create(customer_id=i, purpose=purpose_name, granted=granted,
-                                             at=ago(offset), source=Source.IMPORT)
+                ConsentRecord.objects.create(
+                    customer_id=i, purpose=purpose_name, granted=granted, at=ago(offset), source=Source.IMPORT
+                )
             people.append(person)
         for j, spec in enumerate(world["orders"], start=1):
-            owner = people[spec["customer"]] if spec["customer"] is not None and spec["customer"] < len(people) else None
+            owner = (
+                people[spec["customer"]] if spec["customer"] is not None and spec["customer"] < len(people) else None
+            )
             terms = ago(spec["placed"]) if spec["terms"] else None
             purchases.append(oracle.Purchase(j, owner, ago(spec["placed"]), terms, spec["erased"], spec["email"]))
-            order = Order.objects.create(id=j, customer_id=owner.id if owner else None, email=spec["email"],
-                                         placed_at=ago(spec["placed"]),
-                                         terms_accepted_at=terms, erased_at=now if spec["erased"] else None)
+            order = Order.objects.create(
+                id=j,
+                customer_id=owner.id if owner else None,
+                email=spec["email"],
+                placed_at=ago(spec["placed"]),
+                terms_accepted_at=terms,
+                erased_at=now if spec["erased"] else None,
+            )
             order.lines.create(product_id=1, quantity=1, unit_price=1)
 
         kw = {"now": now, "purpose": purpose, "days": 730}
@@ -161,6 +194,8 @@ class FeedsMatchTheIndependentRule(TestCase):
             customers = {o["id"] for o in feed(client, "/feed/customers.json")}
             orders = feed(client, "/feed/orders.json")
         assert customers == {p.id for p in people if oracle.customer_in_feed(p, purchases, **kw)}
-        assert {o["id"] for o in orders} == {o.id for o in purchases if oracle.order_in_feed(o, purchases, people=people, **kw)}
+        assert {o["id"] for o in orders} == {
+            o.id for o in purchases if oracle.order_in_feed(o, purchases, people=people, **kw)
+        }
         # No order names a customer the customers feed does not show (guests name none).
         assert {o["customer"] for o in orders if "customer" in o} <= customers

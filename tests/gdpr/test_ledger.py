@@ -30,8 +30,13 @@ pytestmark = pytest.mark.django_db
 
 def withdraw(customer, **kw):
     return record_consent(
-        customer=customer, purpose=Purpose.THIRD_PARTY_SHARING, granted=False,
-        at=timezone.now(), source=Source.ADMIN, evidence="Customer asked by email, ticket 42.", **kw,
+        customer=customer,
+        purpose=Purpose.THIRD_PARTY_SHARING,
+        granted=False,
+        at=timezone.now(),
+        source=Source.ADMIN,
+        evidence="Customer asked by email, ticket 42.",
+        **kw,
     )
 
 
@@ -90,8 +95,11 @@ def test_raw_sql_cannot_rewrite_history_on_postgresql():
             cursor.execute("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = %s", [table])
             assert cursor.fetchone()[0] == 0
         return
-    for sql in (f"UPDATE {table} SET granted = false", f"DELETE FROM {table}",
-                f"UPDATE {table} SET evidence = 'x', redacted_at = now()"):
+    for sql in (
+        f"UPDATE {table} SET granted = false",
+        f"DELETE FROM {table}",
+        f"UPDATE {table} SET evidence = 'x', redacted_at = now()",
+    ):
         with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute(sql)
@@ -136,8 +144,14 @@ def test_marketing_record_moves_customer_but_not_orders():
     old = timezone.now() - dt.timedelta(days=100)
     c = CustomerFactory(updated_at=old)
     o = OrderFactory(customer=c, updated_at=old)
-    record_consent(customer=c, purpose=Purpose.MARKETING, granted=True, at=timezone.now(),
-                   source=Source.ACCOUNT, evidence="newsletter box")
+    record_consent(
+        customer=c,
+        purpose=Purpose.MARKETING,
+        granted=True,
+        at=timezone.now(),
+        source=Source.ACCOUNT,
+        evidence="newsletter box",
+    )
     assert Customer.objects.get(pk=c.pk).updated_at > old
     assert Order.objects.get(pk=o.pk).updated_at == old
 
@@ -162,8 +176,14 @@ def test_withdrawal_of_a_customer_not_in_the_feed_queues_nothing():
 
 def test_grant_queues_nothing():
     c = CustomerFactory(terms_accepted_at=None)
-    record_consent(customer=c, purpose=Purpose.THIRD_PARTY_SHARING, granted=True,
-                   at=timezone.now(), source=Source.CHECKOUT, evidence="box ticked")
+    record_consent(
+        customer=c,
+        purpose=Purpose.THIRD_PARTY_SHARING,
+        granted=True,
+        at=timezone.now(),
+        source=Source.CHECKOUT,
+        evidence="box ticked",
+    )
     assert ClerkDeletion.objects.count() == 0
 
 
@@ -178,8 +198,9 @@ def test_bulk_recording_costs_a_fixed_number_of_queries(django_assert_max_num_qu
     customers = [CustomerFactory() for _ in range(30)]
     for c in customers:
         OrderFactory(customer=c)
-    changes = [ConsentChange(c.pk, Purpose.THIRD_PARTY_SHARING, False, timezone.now(), Source.ADMIN, "bulk")
-               for c in customers]
+    changes = [
+        ConsentChange(c.pk, Purpose.THIRD_PARTY_SHARING, False, timezone.now(), Source.ADMIN, "bulk") for c in customers
+    ]
     with django_assert_max_num_queries(22):  # 20, and the holdings of both types (`gdpr.holdings`)
         record_consents(changes)
     assert len(queued("customers")) == 30 and len(queued("orders")) == 30
@@ -196,8 +217,10 @@ def test_bulk_recording_costs_a_fixed_number_of_queries(django_assert_max_num_qu
 )
 def test_invalid_records_are_refused(change, code):
     c = CustomerFactory()
-    kw = dict(customer=c, purpose=Purpose.MARKETING, granted=True, at=timezone.now(),
-              source=Source.ADMIN, evidence="e") | change
+    kw = (
+        dict(customer=c, purpose=Purpose.MARKETING, granted=True, at=timezone.now(), source=Source.ADMIN, evidence="e")
+        | change
+    )
     with pytest.raises(ValidationError) as exc:
         record_consent(**kw)
     assert exc.value.code == code
@@ -207,8 +230,14 @@ def test_invalid_records_are_refused(change, code):
 def test_an_erased_customer_cannot_get_consent_back():
     c = CustomerFactory(erased_at=timezone.now())
     with pytest.raises(ValidationError) as exc:
-        record_consent(customer=c, purpose=Purpose.THIRD_PARTY_SHARING, granted=True,
-                       at=timezone.now(), source=Source.ADMIN, evidence="e")
+        record_consent(
+            customer=c,
+            purpose=Purpose.THIRD_PARTY_SHARING,
+            granted=True,
+            at=timezone.now(),
+            source=Source.ADMIN,
+            evidence="e",
+        )
     assert exc.value.code == "erased_customer"
 
 
@@ -231,12 +260,20 @@ def test_grant_dated_within_the_clock_skew_outranks_a_later_real_withdrawal():
     customer = CustomerFactory(registered_at=None, terms_accepted_at=None)  # consent is the only ground
     now = timezone.now()
     record_consent(
-        customer=customer, purpose=Purpose.THIRD_PARTY_SHARING, granted=True,
-        at=now + dt.timedelta(minutes=4), source=Source.CHECKOUT, evidence="box ticked (shop clock ahead)",
+        customer=customer,
+        purpose=Purpose.THIRD_PARTY_SHARING,
+        granted=True,
+        at=now + dt.timedelta(minutes=4),
+        source=Source.CHECKOUT,
+        evidence="box ticked (shop clock ahead)",
     )
     record_consent(
-        customer=customer, purpose=Purpose.THIRD_PARTY_SHARING, granted=False,
-        at=timezone.now(), source=Source.ACCOUNT, evidence="withdrew on the account page",
+        customer=customer,
+        purpose=Purpose.THIRD_PARTY_SHARING,
+        granted=False,
+        at=timezone.now(),
+        source=Source.ACCOUNT,
+        evidence="withdrew on the account page",
     )
     later = now + dt.timedelta(hours=1)
     assert page("customers", limit=10, offset=0, now=later) == []
@@ -245,15 +282,25 @@ def test_grant_dated_within_the_clock_skew_outranks_a_later_real_withdrawal():
 def test_a_record_dated_ahead_is_stored_at_its_recording_time():
     c = CustomerFactory()
     before = timezone.now()
-    record = record_consent(customer=c, purpose=Purpose.MARKETING, granted=True,
-                            at=before + dt.timedelta(minutes=4), source=Source.CHECKOUT, evidence="e")
+    record = record_consent(
+        customer=c,
+        purpose=Purpose.MARKETING,
+        granted=True,
+        at=before + dt.timedelta(minutes=4),
+        source=Source.CHECKOUT,
+        evidence="e",
+    )
     stored = ConsentRecord.objects.get(pk=record.pk)
     assert before <= stored.at <= stored.recorded_at <= timezone.now()
     assert record.at == stored.at
     # A past time is kept as given.
     past = before - dt.timedelta(days=3)
-    assert record_consent(customer=c, purpose=Purpose.MARKETING, granted=False, at=past,
-                          source=Source.ACCOUNT, evidence="e").at == past
+    assert (
+        record_consent(
+            customer=c, purpose=Purpose.MARKETING, granted=False, at=past, source=Source.ACCOUNT, evidence="e"
+        ).at
+        == past
+    )
 
 
 # --- an objection covers the person's guest orders ---------------------------------------------
@@ -269,11 +316,18 @@ def test_an_objection_queues_the_deletion_of_the_guest_orders_placed_with_the_em
 def test_a_regrant_brings_the_guest_orders_back_into_incremental_feeds():
     long_ago = timezone.now() - dt.timedelta(days=30)
     c = CustomerFactory(email="anna@example.com", updated_at=long_ago)
-    guest = OrderFactory(customer=None, email="ANNA@example.com", terms_accepted_at=long_ago,
-                         placed_at=long_ago, updated_at=long_ago)
+    guest = OrderFactory(
+        customer=None, email="ANNA@example.com", terms_accepted_at=long_ago, placed_at=long_ago, updated_at=long_ago
+    )
     withdraw(c)
     Order.objects.filter(pk=guest.pk).update(updated_at=long_ago)
     assert page("orders", limit=10, offset=0) == []
-    record_consent(customer=c, purpose=Purpose.THIRD_PARTY_SHARING, granted=True, at=timezone.now(),
-                   source=Source.ACCOUNT, evidence="account page toggle")
+    record_consent(
+        customer=c,
+        purpose=Purpose.THIRD_PARTY_SHARING,
+        granted=True,
+        at=timezone.now(),
+        source=Source.ACCOUNT,
+        evidence="account page toggle",
+    )
     assert page("orders", limit=10, offset=0, modified_after=1) == [guest.pk]

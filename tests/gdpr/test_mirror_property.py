@@ -47,12 +47,27 @@ DAYS_AGO = [0, 100, 400, 800]
 PAGE = 2  # objects per page of the importer's walk: several pages from little data
 
 step_st = st.one_of(
-    st.tuples(st.just("customer"), st.sampled_from(CUSTOMERS), st.sampled_from(EMAILS),
-              st.sampled_from(DAYS_AGO), st.booleans()),
-    st.tuples(st.just("order"), st.sampled_from(ORDERS), st.sampled_from([None, *CUSTOMERS]),
-              st.sampled_from(EMAILS), st.sampled_from(DAYS_AGO), st.booleans()),
-    st.tuples(st.just("consent"), st.sampled_from(CUSTOMERS),
-              st.sampled_from([Purpose.THIRD_PARTY_SHARING, Purpose.MARKETING]), st.booleans()),
+    st.tuples(
+        st.just("customer"),
+        st.sampled_from(CUSTOMERS),
+        st.sampled_from(EMAILS),
+        st.sampled_from(DAYS_AGO),
+        st.booleans(),
+    ),
+    st.tuples(
+        st.just("order"),
+        st.sampled_from(ORDERS),
+        st.sampled_from([None, *CUSTOMERS]),
+        st.sampled_from(EMAILS),
+        st.sampled_from(DAYS_AGO),
+        st.booleans(),
+    ),
+    st.tuples(
+        st.just("consent"),
+        st.sampled_from(CUSTOMERS),
+        st.sampled_from([Purpose.THIRD_PARTY_SHARING, Purpose.MARKETING]),
+        st.booleans(),
+    ),
     # Withdrawn and granted again before the next delivery: the worker drops the deletion.
     st.tuples(st.just("flip"), st.sampled_from(CUSTOMERS)),
     st.tuples(st.just("erase"), st.sampled_from(CUSTOMERS)),
@@ -65,8 +80,9 @@ step_st = st.one_of(
 
 
 customer_st = st.tuples(st.sampled_from(EMAILS), st.sampled_from(DAYS_AGO), st.booleans())
-order_st = st.tuples(st.sampled_from([None, *CUSTOMERS]), st.sampled_from(EMAILS), st.sampled_from(DAYS_AGO),
-                     st.booleans())
+order_st = st.tuples(
+    st.sampled_from([None, *CUSTOMERS]), st.sampled_from(EMAILS), st.sampled_from(DAYS_AGO), st.booleans()
+)
 # What the shop holds before the steps: every customer, some orders; imported, then walked.
 world_st = st.tuples(
     st.lists(customer_st, min_size=len(CUSTOMERS), max_size=len(CUSTOMERS)),
@@ -96,7 +112,7 @@ class Mirror:
                 offset += PAGE
 
     def receive(self, calls: list) -> None:
-        for call in calls[self.seen_calls:]:
+        for call in calls[self.seen_calls :]:
             if call.method == "DELETE" and call.path in ("/customers", "/orders"):
                 store = self.customers if call.path == "/customers" else self.orders
                 for object_id in json.loads(call.query[call.path.strip("/")][0]):
@@ -106,9 +122,11 @@ class Mirror:
         self.seen_calls = len(calls)
 
     def forget(self, *, email: str | None, customer: int | None) -> None:
-        gone = {customer} if customer is not None else {
-            pk for pk, obj in self.customers.items() if obj.get("email", "").casefold() == email.casefold()
-        }
+        gone = (
+            {customer}
+            if customer is not None
+            else {pk for pk, obj in self.customers.items() if obj.get("email", "").casefold() == email.casefold()}
+        )
         for pk in gone:
             self.customers.pop(pk, None)
         for order in self.orders.values():
@@ -147,8 +165,10 @@ class TestMirrorOfClerk(TestCase):
         self.fake_clerk.reset()
         mirror = Mirror()
         client = HTTPSClient(headers={"X-Clerk-Authorization": f"Bearer {TEST_TOKEN}"})
-        with override_settings(CLERK_DATA_PURPOSE="personalisation", GDPR_RECENT_DAYS=730), \
-                time_machine.travel(START, tick=True) as traveller:
+        with (
+            override_settings(CLERK_DATA_PURPOSE="personalisation", GDPR_RECENT_DAYS=730),
+            time_machine.travel(START, tick=True) as traveller,
+        ):
             customers, orders = world
             initial = [("customer", pk, *spec) for pk, spec in zip(CUSTOMERS, customers, strict=True)]
             initial += [("order", pk, *spec) for pk, spec in zip(ORDERS, orders, strict=True)]
@@ -188,13 +208,21 @@ class TestMirrorOfClerk(TestCase):
             customer = Customer.objects.filter(pk=args[0]).first()
             if customer is None:
                 return
-            changes = [(args[1], args[2])] if kind == "consent" else [
-                (Purpose.THIRD_PARTY_SHARING, False), (Purpose.THIRD_PARTY_SHARING, True)
-            ]
+            changes = (
+                [(args[1], args[2])]
+                if kind == "consent"
+                else [(Purpose.THIRD_PARTY_SHARING, False), (Purpose.THIRD_PARTY_SHARING, True)]
+            )
             for purpose, granted in changes:
                 try:
-                    record_consent(customer=customer, purpose=purpose, granted=granted, at=timezone.now(),
-                                   source=Source.ADMIN, evidence="property")
+                    record_consent(
+                        customer=customer,
+                        purpose=purpose,
+                        granted=granted,
+                        at=timezone.now(),
+                        source=Source.ADMIN,
+                        evidence="property",
+                    )
                 except ValidationError as exc:  # e.g. an erased customer
                     note(f"consent refused: {exc.messages}")
         elif kind in ("erase", "erase_email"):

@@ -343,7 +343,7 @@ def test_only_the_lone_refused_id_fails_after_the_cap(fake_clerk, clock):
     assert failed.refusals == MAX_REFUSALS and "Object 5 is invalid" in failed.last_error
     # The others were delivered in the first pass, once; later passes sent 5 alone.
     assert DeliveryAttempt.objects.filter(outcome=Outcome.OK).count() == 7
-    assert sent_ids(fake_clerk)[-(MAX_REFUSALS - 1):] == [[5]] * (MAX_REFUSALS - 1)
+    assert sent_ids(fake_clerk)[-(MAX_REFUSALS - 1) :] == [[5]] * (MAX_REFUSALS - 1)
     assert deliver_pending(clock=clock).calls == 0
 
 

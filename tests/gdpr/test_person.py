@@ -60,8 +60,14 @@ def forgotten_emails() -> set[str]:
 
 
 def withdraw(customer_id: int) -> None:
-    record_consent(customer=customer_id, purpose=Purpose.THIRD_PARTY_SHARING, granted=False,
-                   at=timezone.now(), source=Source.ACCOUNT, evidence="objected")
+    record_consent(
+        customer=customer_id,
+        purpose=Purpose.THIRD_PARTY_SHARING,
+        granted=False,
+        at=timezone.now(),
+        source=Source.ACCOUNT,
+        evidence="objected",
+    )
 
 
 def unix(days: float) -> int:
@@ -73,10 +79,14 @@ def test_an_objector_with_a_new_email_keeps_the_guest_orders_of_the_old_one_out_
     """The tester's row: the objector's guest order (old email, terms accepted) stays out of
     `/feed/orders.json` and `all.json` after an import gives them a new email."""
     month_ago = unix(-30)
-    customer = {"id": 37, "name": "Ola", "email": "ola@example.com", "registered_at": month_ago,
-                "terms_accepted_at": month_ago}
-    guest = {"id": 370, "email": "Ola@Example.com", "time": month_ago, "terms_accepted_at": month_ago,
-             "products": LINE}
+    customer = {
+        "id": 37,
+        "name": "Ola",
+        "email": "ola@example.com",
+        "registered_at": month_ago,
+        "terms_accepted_at": month_ago,
+    }
+    guest = {"id": 370, "email": "Ola@Example.com", "time": month_ago, "terms_accepted_at": month_ago, "products": LINE}
     import_cleanly({"customers": [customer], "orders": [guest]})
     assert 370 in feed_ids(feed_client)["orders"]
     withdraw(37)
@@ -84,7 +94,8 @@ def test_an_objector_with_a_new_email_keeps_the_guest_orders_of_the_old_one_out_
     assert feed_ids(feed_client) == {"customers": set(), "orders": set(), "all.customers": set(), "all.orders": set()}
     assert object_ids(ObjectType.ORDERS) == [370]
     assert set(CustomerEmail.objects.filter(customer_id=37).values_list("email_key", flat=True)) == {
-        "ola@example.com", "ola.new@example.com",
+        "ola@example.com",
+        "ola.new@example.com",
     }
 
 
@@ -119,7 +130,7 @@ def test_the_objection_covers_every_casefold_spelling(customer_email, guest_emai
 
 
 def test_casefold_keeps_apart_what_it_does_not_fold():
-    """"İnci" folds to "i̇nci", not to "inci": another person's guest order stays in."""
+    """ "İnci" folds to "i̇nci", not to "inci": another person's guest order stays in."""
     objector = CustomerFactory(email="İnci@example.com")
     guest = OrderFactory(customer=None, email="inci@example.com", terms_accepted_at=timezone.now())
     withdraw(objector.pk)
@@ -163,7 +174,11 @@ def test_erasure_by_an_old_email_finds_the_customer_and_everything_of_every_emai
     assert not CustomerEmail.objects.filter(customer=customer).exists()
     assert CustomerEmail.objects.filter(customer=stranger).exists()
     assert forgotten_emails() == {
-        "old@EXAMPLE.com", "Old@example.com", "new@example.com", "OLD@example.com", "New@Example.com",
+        "old@EXAMPLE.com",
+        "Old@example.com",
+        "new@example.com",
+        "OLD@example.com",
+        "New@Example.com",
         own.email,
     }
 
@@ -183,14 +198,25 @@ def test_erasure_by_customer_covers_the_guest_orders_of_their_old_emails():
 # --- an import never restores an erased person --------------------------------------------------
 def test_a_reimport_keeps_an_erased_customer_and_their_orders_erased(tmp_path):
     month_ago = unix(-30)
-    customer = {"id": 37, "name": "Ola", "email": "ola@example.com", "zip": "1000",
-                "registered_at": month_ago, "terms_accepted_at": month_ago}
+    customer = {
+        "id": 37,
+        "name": "Ola",
+        "email": "ola@example.com",
+        "zip": "1000",
+        "registered_at": month_ago,
+        "terms_accepted_at": month_ago,
+    }
     order = {"id": 370, "customer": 37, "email": "ola@example.com", "time": month_ago, "products": LINE}
     path = write_json(tmp_path / "shop.json", {"customers": [customer], "orders": [order]})
     assert import_shop(path).code == 0
     erase_person(customer_id=37)
-    consent = {"purpose": "third_party_sharing", "granted": True, "at": month_ago, "source": "import",
-               "evidence": "signed"}
+    consent = {
+        "purpose": "third_party_sharing",
+        "granted": True,
+        "at": month_ago,
+        "source": "import",
+        "evidence": "signed",
+    }
     again = {
         "customers": [dict(customer, email="ola.new@example.com", consents=[consent], registered_at=unix(-20))],
         # The erased order, and a new order of the erased customer.
@@ -217,15 +243,18 @@ def test_a_reimport_keeps_an_erased_customer_and_their_orders_erased(tmp_path):
 
 
 def test_an_import_keeps_email_keys_and_history():
-    import_cleanly({
-        "customers": [{"id": 5, "name": "Elise", "email": "Élise@Example.com"}],
-        "orders": [{"id": 50, "email": "STRAßE@example.com", "time": unix(-1), "products": LINE}],
-    })
+    import_cleanly(
+        {
+            "customers": [{"id": 5, "name": "Elise", "email": "Élise@Example.com"}],
+            "orders": [{"id": 50, "email": "STRAßE@example.com", "time": unix(-1), "products": LINE}],
+        }
+    )
     assert Customer.objects.get(pk=5).email_key == "élise@example.com"
     assert Order.objects.get(pk=50).email_key == "strasse@example.com"
     import_cleanly({"customers": [{"id": 5, "name": "Elise", "email": "elise@example.com"}]})
     assert sorted(CustomerEmail.objects.filter(customer_id=5).values_list("email", "email_key")) == [
-        ("elise@example.com", "elise@example.com"), ("Élise@Example.com", "élise@example.com"),
+        ("elise@example.com", "elise@example.com"),
+        ("Élise@Example.com", "élise@example.com"),
     ]
 
 
@@ -239,10 +268,17 @@ def admin():
 
 def order_form(order: Order, **changes) -> dict:
     data = {
-        "id": order.pk, "customer": order.customer_id or "", "email": order.email,
-        "placed_at_0": order.placed_at.strftime("%Y-%m-%d"), "placed_at_1": order.placed_at.strftime("%H:%M:%S"),
-        "terms_accepted_at_0": "", "terms_accepted_at_1": "",
-        "lines-TOTAL_FORMS": "0", "lines-INITIAL_FORMS": "0", "lines-MIN_NUM_FORMS": "0", "lines-MAX_NUM_FORMS": "1000",
+        "id": order.pk,
+        "customer": order.customer_id or "",
+        "email": order.email,
+        "placed_at_0": order.placed_at.strftime("%Y-%m-%d"),
+        "placed_at_1": order.placed_at.strftime("%H:%M:%S"),
+        "terms_accepted_at_0": "",
+        "terms_accepted_at_1": "",
+        "lines-TOTAL_FORMS": "0",
+        "lines-INITIAL_FORMS": "0",
+        "lines-MIN_NUM_FORMS": "0",
+        "lines-MAX_NUM_FORMS": "1000",
     }
     data.update(changes)
     return data
@@ -269,13 +305,13 @@ def test_an_order_of_an_erased_customer_is_read_only_and_none_can_be_given_to_th
     erase_person(customer_id=customer.pk)
     # An order the erasure did not see (written around the services): still read-only.
     late = Order.objects.create(id=900, customer=customer, email="", placed_at=timezone.now())
-    response = admin.post(reverse("admin:shop_order_change", args=[late.pk]), order_form(late, email="back@example.com"))
+    response = admin.post(
+        reverse("admin:shop_order_change", args=[late.pk]), order_form(late, email="back@example.com")
+    )
     assert response.status_code == 403
     assert Order.objects.get(pk=900).email == ""
     live = OrderFactory(customer=None, email="guest@example.com")
-    response = admin.post(
-        reverse("admin:shop_order_change", args=[live.pk]), order_form(live, customer=customer.pk)
-    )
+    response = admin.post(reverse("admin:shop_order_change", args=[live.pk]), order_form(live, customer=customer.pk))
     assert response.status_code == 200
     assert "was erased (right to erasure)" in response.content.decode()
     assert Order.objects.get(pk=live.pk).customer_id is None

@@ -141,8 +141,12 @@ def test_guest_order_with_the_email_of_a_customer_who_objected_is_sent_with_that
     terms: Clerk links them to the person by email."""
     customer = CustomerFactory(email="objector@example.com")
     record_consent(
-        customer=customer, purpose=Purpose.THIRD_PARTY_SHARING, granted=False,
-        at=timezone.now() - dt.timedelta(minutes=1), source=Source.ACCOUNT, evidence="objected",
+        customer=customer,
+        purpose=Purpose.THIRD_PARTY_SHARING,
+        granted=False,
+        at=timezone.now() - dt.timedelta(minutes=1),
+        source=Source.ACCOUNT,
+        evidence="objected",
     )
     OrderFactory(id=500, customer=None, email="objector@example.com", terms_accepted_at=timezone.now())
     assert page("customers", limit=10, offset=0) == []
@@ -169,7 +173,10 @@ def test_only_an_objection_keeps_the_guest_orders_out():
     consenting = CustomerFactory(email="b@example.com")
     ConsentRecordFactory(customer=consenting, granted=True)
     ConsentRecordFactory(customer=no_record, purpose=Purpose.MARKETING, granted=False)  # not the sharing purpose
-    guests = {OrderFactory(customer=None, email=e, terms_accepted_at=timezone.now()) for e in ("a@example.com", "B@example.com")}
+    guests = {
+        OrderFactory(customer=None, email=e, terms_accepted_at=timezone.now())
+        for e in ("a@example.com", "B@example.com")
+    }
     assert set(eligible_orders()) == guests
 
 
@@ -198,13 +205,20 @@ def test_the_guest_objection_probe_seeks_the_email_history_index():
     )
     record_emails([(i, f"Person{i}@Example.com") for i in range(1, 3001)])
     ConsentRecord.objects.bulk_create(
-        ConsentRecord(customer_id=i, purpose=Purpose.THIRD_PARTY_SHARING, granted=bool(i % 3), at=now,
-                      source=Source.IMPORT)
+        ConsentRecord(
+            customer_id=i, purpose=Purpose.THIRD_PARTY_SHARING, granted=bool(i % 3), at=now, source=Source.IMPORT
+        )
         for i in range(1, 3001)
     )
     Order.objects.bulk_create(
-        Order(id=i, customer_id=None if i % 2 else i, email=f"person{i}@example.com",
-              email_key=email_key(f"person{i}@example.com"), placed_at=now, terms_accepted_at=now)
+        Order(
+            id=i,
+            customer_id=None if i % 2 else i,
+            email=f"person{i}@example.com",
+            email_key=email_key(f"person{i}@example.com"),
+            placed_at=now,
+            terms_accepted_at=now,
+        )
         for i in range(1, 3001)
     )
     if connection.vendor == "postgresql":

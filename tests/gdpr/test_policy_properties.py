@@ -24,9 +24,18 @@ CONSENT_OFFSETS = [1, 5, 5, 40, 800]
 # Casefold is not lower(): "STRASSE" and "straße" are one, "Élise" and "élise" are one (SQLite's
 # LOWER() folds ASCII only), and "İ" folds to "i̇" (i and a combining dot), not to "i".
 EMAILS = [
-    "ada@example.com", "ADA@Example.com", "bo@example.com", "Bo@example.COM", "",
-    "Élise.Obj@example.com", "élise.obj@example.com", "STRASSE@example.com", "straße@example.com",
-    "İnci@example.com", "i̇nci@example.com", "inci@example.com",
+    "ada@example.com",
+    "ADA@Example.com",
+    "bo@example.com",
+    "Bo@example.COM",
+    "",
+    "Élise.Obj@example.com",
+    "élise.obj@example.com",
+    "STRASSE@example.com",
+    "straße@example.com",
+    "İnci@example.com",
+    "i̇nci@example.com",
+    "inci@example.com",
 ]
 
 consent_st = st.tuples(
@@ -75,8 +84,13 @@ def build(world, now):
         person = oracle.Person(i, registered, terms, spec["erased"], email, previous_emails=spec["previous_emails"])
         customers.append(
             Customer(
-                id=i, name=f"C{i}", email=email, email_key=email_key(email), registered_at=registered,
-                terms_accepted_at=terms, erased_at=ago(0) if spec["erased"] else None,
+                id=i,
+                name=f"C{i}",
+                email=email,
+                email_key=email_key(email),
+                registered_at=registered,
+                terms_accepted_at=terms,
+                erased_at=ago(0) if spec["erased"] else None,
             )
         )
         history += [(i, e) for e in person.emails]
@@ -98,8 +112,12 @@ def build(world, now):
         purchases.append(oracle.Purchase(j, owner, ago(spec["placed"]), terms, spec["erased"], spec["email"]))
         orders.append(
             Order(
-                id=j, customer_id=owner.id if owner else None, email=spec["email"], email_key=email_key(spec["email"]),
-                placed_at=ago(spec["placed"]), terms_accepted_at=terms,
+                id=j,
+                customer_id=owner.id if owner else None,
+                email=spec["email"],
+                email_key=email_key(spec["email"]),
+                placed_at=ago(spec["placed"]),
+                terms_accepted_at=terms,
                 erased_at=ago(0) if spec["erased"] else None,
             )
         )

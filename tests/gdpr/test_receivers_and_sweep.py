@@ -16,7 +16,14 @@ from gdpr.holdings import record_handed_out
 from gdpr.models import ClerkDeletion, Reason, SweepMark
 from gdpr.sweep import sweep
 from shop.models import Product
-from tests.factories import CategoryFactory, ConsentRecordFactory, CustomerFactory, OrderFactory, PageFactory, ProductFactory
+from tests.factories import (
+    CategoryFactory,
+    ConsentRecordFactory,
+    CustomerFactory,
+    OrderFactory,
+    PageFactory,
+    ProductFactory,
+)
 
 pytestmark = pytest.mark.django_db
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from feeds.signals import page_served
 from feeds.models import ImportRun
+from feeds.signals import page_served
 
 pytestmark = pytest.mark.django_db
 
@@ -14,8 +14,17 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def run() -> ImportRun:
     page_served.send_robust(
-        sender=None, feed="categories", fmt="json", offset=0, limit=None, rows=1234, bytes=56789,
-        duration=0.5, outcome="ok", client="client-abc", params={},
+        sender=None,
+        feed="categories",
+        fmt="json",
+        offset=0,
+        limit=None,
+        rows=1234,
+        bytes=56789,
+        duration=0.5,
+        outcome="ok",
+        client="client-abc",
+        params={},
     )
     return ImportRun.objects.get()
 

@@ -72,8 +72,17 @@ def healthy(settings):
     CustomerFactory()
     for offset, rows in ((0, 2), (2, 1)):
         page_served.send_robust(
-            sender=None, feed="products", fmt="json", offset=offset, limit=2, rows=rows, bytes=100,
-            duration=0.01, outcome="ok", client="importer", params={"limit": 2, "offset": offset},
+            sender=None,
+            feed="products",
+            fmt="json",
+            offset=offset,
+            limit=2,
+            rows=rows,
+            bytes=100,
+            duration=0.01,
+            outcome="ok",
+            client="importer",
+            params={"limit": 2, "offset": offset},
         )
     sweep()  # as the clerk_sync worker does at start
     return settings
@@ -85,9 +94,18 @@ def test_a_healthy_deployment_exits_0_and_says_what_it_checked(healthy):
     checks = by_name(output)
     assert status == 0, output
     assert {name: c["level"] for name, c in checks.items()} == {
-        "settings": "ok", "database": "ok", "cache": "ok", "clerk_api": "ok",
-        "feed:products": "ok", "feed:categories": "ok", "feed:orders": "ok",
-        "feed:customers": "ok", "feed:pages": "ok", "outbox": "ok", "gdpr_sweep": "ok", "imports": "ok",
+        "settings": "ok",
+        "database": "ok",
+        "cache": "ok",
+        "clerk_api": "ok",
+        "feed:products": "ok",
+        "feed:categories": "ok",
+        "feed:orders": "ok",
+        "feed:customers": "ok",
+        "feed:pages": "ok",
+        "outbox": "ok",
+        "gdpr_sweep": "ok",
+        "imports": "ok",
         "rank_index": "ok",
     }
     assert "answered" in checks["clerk_api"]["message"]
@@ -116,7 +134,11 @@ def test_a_broken_database_exits_2_and_skips_what_needs_it(fake_clerk):
     }
     done = subprocess.run(
         [sys.executable, "manage.py", "clerk_check", "--json"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
     checks = by_name(done.stdout)
@@ -212,8 +234,13 @@ def test_a_per_process_cache_fails_with_several_workers_and_warns_with_one(healt
 
 def _deletion(*, age: dt.timedelta, status: str = Status.PENDING, attempts: int = 0) -> ClerkDeletion:
     return ClerkDeletion.objects.create(
-        action=Action.DELETE, object_type="customers", object_id=7, reason=Reason.WITHDRAWAL,
-        status=status, created_at=timezone.now() - age, attempts=attempts,
+        action=Action.DELETE,
+        object_type="customers",
+        object_id=7,
+        reason=Reason.WITHDRAWAL,
+        status=status,
+        created_at=timezone.now() - age,
+        attempts=attempts,
     )
 
 
@@ -271,8 +298,17 @@ def test_an_insecure_setting_is_a_failure_naming_its_check(healthy):
 
 def test_a_failed_latest_walk_is_a_warning(healthy):
     page_served.send_robust(
-        sender=None, feed="pages", fmt="json", offset=0, limit=None, rows=0, bytes=0,
-        duration=0.01, outcome="failed", client="importer", params={},
+        sender=None,
+        feed="pages",
+        fmt="json",
+        offset=0,
+        limit=None,
+        rows=0,
+        bytes=0,
+        duration=0.01,
+        outcome="failed",
+        client="importer",
+        params={},
     )
 
     status, output = clerk_check("--json")
@@ -310,7 +346,9 @@ def test_no_sweep_ever_or_none_lately_is_a_failure(healthy):
     SweepMark.objects.update(swept_at=timezone.now() - dt.timedelta(hours=27))
     status, output = clerk_check("--json")
     assert status == 2
-    assert by_name(output)["gdpr_sweep"]["message"].startswith("no reconciliation with the GDPR policy for 1 d (over 26 h)")
+    assert by_name(output)["gdpr_sweep"]["message"].startswith(
+        "no reconciliation with the GDPR policy for 1 d (over 26 h)"
+    )
     status, _ = clerk_check("--json", "--sweep-max-age-hours", "48")
     assert status == 0
 

@@ -135,9 +135,7 @@ def test_with_a_replica_configured_feed_reads_of_the_catalogue_see_the_replica(t
         "DATABASE_URL": f"sqlite:///{primary}",
         "DATABASE_REPLICA_URL": f"sqlite:///{replica}",
     }
-    done = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
 
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {

@@ -35,22 +35,26 @@ def test_compose_gives_the_services_these_urls():
 def test_the_filled_example_passes_check_deploy():
     env = filled_example()
     password = env["POSTGRES_PASSWORD"]
-    env |= {name: value.replace("${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD in .env}", password)
-            for name, value in COMPOSE_ENVIRONMENT.items()}
+    env |= {
+        name: value.replace("${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD in .env}", password)
+        for name, value in COMPOSE_ENVIRONMENT.items()
+    }
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CLERK_", "GDPR_"))}
     for name in ("DATABASE_URL", "CACHE_URL", "TRUST_X_FORWARDED_PROTO", "WEB_CONCURRENCY"):
         clean.pop(name, None)
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr + result.stdout
 
 
 def test_the_example_has_placeholders_not_secrets():
-    values = dict(
-        line.split("=", 1) for line in EXAMPLE.read_text().splitlines() if line and not line.startswith("#")
-    )
+    values = dict(line.split("=", 1) for line in EXAMPLE.read_text().splitlines() if line and not line.startswith("#"))
     for name in ("DJANGO_SECRET_KEY", "POSTGRES_PASSWORD", "CLERK_PUBLIC_KEY", "CLERK_PRIVATE_KEY"):
         assert re.fullmatch(r"<[^<>]+>", values[name]), name
 

@@ -81,7 +81,10 @@ def test_a_running_gunicorn_logs_requests_without_their_secrets(tmp_path):
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--config", str(CONF)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         url = f"http://127.0.0.1:{port}/healthz?salt=s3cr3tsalt&hash=deadbeefcafe"

@@ -59,10 +59,20 @@ def concrete_paths(document: dict) -> list[str]:
 def shop():
     root = CategoryFactory()
     CategoryFactory(parent=root, translations={"italian": {"name": "Scarpe"}})
-    ProductFactory(categories=[root], brand="Acme", list_price=Decimal("25.00"), index=False,
-                   attributes={"color": "red", "sizes": [38, 39], "stock": 3, "on_sale": True,
-                               "material": {"italian": "lana", "english": "wool"}},
-                   translations={"english": {"name": "Shoe"}})
+    ProductFactory(
+        categories=[root],
+        brand="Acme",
+        list_price=Decimal("25.00"),
+        index=False,
+        attributes={
+            "color": "red",
+            "sizes": [38, 39],
+            "stock": 3,
+            "on_sale": True,
+            "material": {"italian": "lana", "english": "wool"},
+        },
+        translations={"english": {"name": "Shoe"}},
+    )
     ProductFactory()
     PageFactory(attributes={"author": "Anna"})
     customer = CustomerFactory(zip="20100", gender="f", age=41, is_b2b=False)
@@ -77,7 +87,11 @@ def test_the_document_is_public_and_a_valid_openapi_3_1_description():
     validate(document)
     assert document["openapi"].startswith("3.1")
     assert set(concrete_paths(document)) == {
-        *(f"/feed/{t}.{f}" for t in ("products", "categories", "orders", "customers", "pages") for f in ("json", "ndjson")),
+        *(
+            f"/feed/{t}.{f}"
+            for t in ("products", "categories", "orders", "customers", "pages")
+            for f in ("json", "ndjson")
+        ),
         "/feed/all.json",
     }
 
@@ -143,7 +157,9 @@ def test_bad_input_gets_exactly_the_documented_error_statuses(shop, feed_client,
     unavailable = HTTPSClient(headers={"X-Clerk-Authorization": "Bearer a-token-not-yet-verified"}).get(
         "/feed/products.json"
     )
-    assert unavailable.status_code == 503 and unavailable.status_code in documented_statuses(document, "/feed/products.json", "get")
+    assert unavailable.status_code == 503 and unavailable.status_code in documented_statuses(
+        document, "/feed/products.json", "get"
+    )
     assert unavailable["Retry-After"]
     _error_of(document, unavailable)
 
@@ -182,9 +198,47 @@ def test_real_feed_objects_validate_against_the_documented_schemas(shop, feed_cl
 @pytest.mark.parametrize(
     ("schema", "obj"),
     [
-        ("Product", {"id": 1, "name": "n", "description": "", "price": 1.0, "image": "i", "url": "u", "categories": [], "created_at": 1, "brand": None}),
-        ("Product", {"id": 1, "name": "n", "description": "", "price": 1.0, "image": "i", "url": "u", "categories": [], "created_at": 1, "bad-name": 1}),
-        ("Product", {"id": "1", "name": "n", "description": "", "price": 1.0, "image": "i", "url": "u", "categories": [], "created_at": 1}),
+        (
+            "Product",
+            {
+                "id": 1,
+                "name": "n",
+                "description": "",
+                "price": 1.0,
+                "image": "i",
+                "url": "u",
+                "categories": [],
+                "created_at": 1,
+                "brand": None,
+            },
+        ),
+        (
+            "Product",
+            {
+                "id": 1,
+                "name": "n",
+                "description": "",
+                "price": 1.0,
+                "image": "i",
+                "url": "u",
+                "categories": [],
+                "created_at": 1,
+                "bad-name": 1,
+            },
+        ),
+        (
+            "Product",
+            {
+                "id": "1",
+                "name": "n",
+                "description": "",
+                "price": 1.0,
+                "image": "i",
+                "url": "u",
+                "categories": [],
+                "created_at": 1,
+            },
+        ),
         ("Order", {"id": 1, "products": [{"id": 1, "quantity": 1, "price": 2.0}], "time": 1, "note": "x"}),
         ("Order", {"id": 1, "products": [{"id": 1, "quantity": 1}], "time": 1}),
         ("Customer", {"id": 1, "name": "n", "subscribed": False}),

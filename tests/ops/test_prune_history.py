@@ -13,7 +13,8 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
-from feeds import pagination, retention as run_retention, walks
+from feeds import pagination, walks
+from feeds import retention as run_retention
 from feeds.models import ImportRun
 from gdpr import retention as outbox_retention
 from gdpr.delivery import deliver_pending
@@ -43,27 +44,55 @@ def make_run(*, ended: dt.datetime, feed="products", outcome=ImportRun.Outcome.O
     """A run whose last page came at `ended` (and which ended then, unless it is running)."""
     started = started or ended - dt.timedelta(minutes=5)
     return ImportRun.objects.create(
-        feed=feed, fmt="json", client="client-1", limit=100, params={}, params_key="k",
-        started_at=started, last_page_at=ended,
+        feed=feed,
+        fmt="json",
+        client="client-1",
+        limit=100,
+        params={},
+        params_key="k",
+        started_at=started,
+        last_page_at=ended,
         finished_at=None if outcome == ImportRun.Outcome.RUNNING else ended,
-        outcome=outcome, pages=3, object_count=250, next_offset=250,
+        outcome=outcome,
+        pages=3,
+        object_count=250,
+        next_offset=250,
     )
 
 
 def make_deletion(
-    *, at: dt.datetime, status=Status.DELIVERED, action=Action.DELETE, object_type="customers",
-    object_id=7, email="", last_error="", attempts=1,
+    *,
+    at: dt.datetime,
+    status=Status.DELIVERED,
+    action=Action.DELETE,
+    object_type="customers",
+    object_id=7,
+    email="",
+    last_error="",
+    attempts=1,
 ) -> ClerkDeletion:
     """An outbox row queued, tried and (if delivered) acknowledged at `at`, with its attempt log."""
     row = ClerkDeletion.objects.create(
-        action=action, object_type="" if action == Action.FORGET else object_type, object_id=object_id,
-        email=email, reason=Reason.ERASURE, status=status, created_at=at, next_attempt_at=at,
-        attempts=attempts, delivered_at=at if status == Status.DELIVERED else None, last_error=last_error,
+        action=action,
+        object_type="" if action == Action.FORGET else object_type,
+        object_id=object_id,
+        email=email,
+        reason=Reason.ERASURE,
+        status=status,
+        created_at=at,
+        next_attempt_at=at,
+        attempts=attempts,
+        delivered_at=at if status == Status.DELIVERED else None,
+        last_error=last_error,
     )
     for _ in range(attempts):
         DeliveryAttempt.objects.create(
-            deletion=row, batch=uuid.uuid4(), started_at=at, finished_at=at,
-            outcome=Outcome.OK if status == Status.DELIVERED else Outcome.REFUSED, http_status=200,
+            deletion=row,
+            batch=uuid.uuid4(),
+            started_at=at,
+            finished_at=at,
+            outcome=Outcome.OK if status == Status.DELIVERED else Outcome.REFUSED,
+            http_status=200,
         )
     return row
 
@@ -143,9 +172,7 @@ def test_newest_finished_walk_stays_so_clerk_check_still_sees_it_failed(now):
 
 def test_a_running_walk_with_a_page_within_a_day_is_never_deleted(now):
     make_run(ended=now - 2 * DAY)
-    live = make_run(
-        ended=now - DAY + SECOND, started=now - 3 * DAY, outcome=ImportRun.Outcome.RUNNING
-    )
+    live = make_run(ended=now - DAY + SECOND, started=now - 3 * DAY, outcome=ImportRun.Outcome.RUNNING)
     stale = make_run(ended=now - DAY - SECOND, outcome=ImportRun.Outcome.RUNNING)
 
     run_retention.prune_import_runs(now=now, older_than=DAY)
@@ -180,7 +207,10 @@ def test_settled_rows_are_redacted_and_lose_their_attempts_but_stay_as_proof(now
     superseded.refresh_from_db()
     assert (forget.email, superseded.last_error) == ("", "")
     assert (forget.action, forget.reason, forget.status, forget.attempts) == (
-        Action.FORGET, Reason.ERASURE, Status.DELIVERED, 2,
+        Action.FORGET,
+        Reason.ERASURE,
+        Status.DELIVERED,
+        2,
     )
     assert (forget.created_at, forget.delivered_at) == (at, at)
     assert (superseded.object_type, superseded.object_id, superseded.status) == ("customers", 7, Status.SUPERSEDED)
@@ -200,8 +230,13 @@ def test_pending_and_failed_rows_are_never_touched_however_old(now, status):
     # Settled rows on both sides, so that the waiting row lies inside the range the pass handles.
     make_deletion(at=now - 2000 * DAY, object_type="products")
     waiting = make_deletion(
-        at=now - 1000 * DAY, status=status, action=Action.FORGET, object_id=None, email=EMAIL,
-        last_error="Clerk refused POST /privacy/forget", attempts=3,
+        at=now - 1000 * DAY,
+        status=status,
+        action=Action.FORGET,
+        object_id=None,
+        email=EMAIL,
+        last_error="Clerk refused POST /privacy/forget",
+        attempts=3,
     )
     make_deletion(at=now - 900 * DAY, object_type="products")
     before = (

@@ -20,7 +20,9 @@ pytestmark = pytest.mark.django_db
 IMPORTER = "client-3f2a"
 
 
-def serve(*, offset, rows, limit=100, feed="products", fmt="json", outcome="ok", client=IMPORTER, params=None, size=None):
+def serve(
+    *, offset, rows, limit=100, feed="products", fmt="json", outcome="ok", client=IMPORTER, params=None, size=None
+):
     """Send `page_served` exactly as the feed views do, after the page's last byte."""
     page_served.send_robust(
         sender=None,
@@ -74,7 +76,11 @@ def test_a_whole_feed_without_limit_is_one_finished_run():
 
     run = ImportRun.objects.get()
     assert (run.outcome, run.pages, run.object_count, run.limit, run.fmt) == (
-        ImportRun.Outcome.OK, 1, 5000, None, "ndjson",
+        ImportRun.Outcome.OK,
+        1,
+        5000,
+        None,
+        "ndjson",
     )
 
 
@@ -141,9 +147,18 @@ def test_of_two_running_walks_expecting_the_page_only_the_newest_takes_it():
     older = ImportRun.objects.get()
     ImportRun.objects.filter(pk=older.pk).update(started_at=older.started_at - dt.timedelta(minutes=1))
     newer = ImportRun.objects.create(
-        feed=older.feed, fmt=older.fmt, client=older.client, limit=older.limit, params=older.params,
-        params_key=older.params_key, started_at=older.started_at, last_page_at=older.last_page_at,
-        pages=1, object_count=100, byte_count=10002, next_offset=100,
+        feed=older.feed,
+        fmt=older.fmt,
+        client=older.client,
+        limit=older.limit,
+        params=older.params,
+        params_key=older.params_key,
+        started_at=older.started_at,
+        last_page_at=older.last_page_at,
+        pages=1,
+        object_count=100,
+        byte_count=10002,
+        next_offset=100,
     )
 
     serve(offset=100, rows=40)
@@ -191,8 +206,17 @@ def test_inside_a_callers_transaction_the_write_keeps_the_callers_durability():
 def test_a_database_failure_while_recording_never_reaches_the_feed(caplog):
     with mock.patch.object(walks.ImportRun.objects, "create", side_effect=OperationalError("disk full")):
         results = page_served.send_robust(
-            sender=None, feed="products", fmt="json", offset=0, limit=100, rows=1, bytes=10,
-            duration=0.1, outcome="ok", client=IMPORTER, params={},
+            sender=None,
+            feed="products",
+            fmt="json",
+            offset=0,
+            limit=100,
+            rows=1,
+            bytes=10,
+            duration=0.1,
+            outcome="ok",
+            client=IMPORTER,
+            params={},
         )
 
     assert [r for _, r in results if isinstance(r, Exception)] == []

@@ -92,7 +92,9 @@ def test_the_lock_out_page_speaks_italian(limit):
     fail(limit)
     response = login(**{"Accept-Language": "it"})
     assert response.status_code == 429
-    assert response.content.decode().startswith("Troppi accessi non riusciti") and "15 minuti" in response.content.decode()
+    assert (
+        response.content.decode().startswith("Troppi accessi non riusciti") and "15 minuti" in response.content.decode()
+    )
 
 
 def test_behind_the_proxies_spoofed_addresses_share_the_clients_lock(limit, settings):

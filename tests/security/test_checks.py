@@ -14,7 +14,9 @@ SAFE_PRODUCTION = {
     "CLERK_PRIVATE_KEY": "priv",
     "CLERK_API_URL": "https://api.clerk.io/v2",
     "SECURE_HSTS_SECONDS": 31536000,
-    "CACHES": {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:6379/9"}},
+    "CACHES": {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:6379/9"}
+    },
     "CLERK_WEB_WORKERS": 4,
     "CLERK_FEED_BASIC_AUTH": "",
     "ALLOWED_HOSTS": ["feeds.shop.example"],
@@ -43,7 +45,11 @@ def test_the_safe_production_settings_raise_nothing(production):
 # (check function, unsafe settings, id)
 CASES = [
     (checks.check_public_key, {"CLERK_PUBLIC_KEY": ""}, "clerkfeeds.E001"),
-    (checks.check_secret_key, {"SECRET_KEY": "django-insecure-clerkfeeds-development-only-key-do-not-deploy"}, "clerkfeeds.E002"),
+    (
+        checks.check_secret_key,
+        {"SECRET_KEY": "django-insecure-clerkfeeds-development-only-key-do-not-deploy"},
+        "clerkfeeds.E002",
+    ),
     (checks.check_private_key, {"CLERK_PRIVATE_KEY": ""}, "clerkfeeds.E003"),
     (checks.check_debug, {"DEBUG": True}, "clerkfeeds.E004"),
     (checks.check_hsts, {"SECURE_HSTS_SECONDS": 0}, "clerkfeeds.E006"),
@@ -71,10 +77,18 @@ CASES = [
     (checks.check_allowed_hosts, {"ALLOWED_HOSTS": ["."]}, "clerkfeeds.E017"),
     (checks.check_num_proxies, {"NUM_PROXIES": -1}, "clerkfeeds.E018"),
     (checks.check_proxy_count_set, {"NUM_PROXIES": None}, "clerkfeeds.W004"),
-    (checks.check_ssl_redirect_exempts_feeds, {"SECURE_SSL_REDIRECT": True, "SECURE_REDIRECT_EXEMPT": []}, "clerkfeeds.E014"),
+    (
+        checks.check_ssl_redirect_exempts_feeds,
+        {"SECURE_SSL_REDIRECT": True, "SECURE_REDIRECT_EXEMPT": []},
+        "clerkfeeds.E014",
+    ),
     (checks.check_token_cache_seconds, {"CLERK_TOKEN_CACHE_SECONDS": 86400}, "clerkfeeds.W001"),
     (checks.check_token_cache_seconds, {"CLERK_TOKEN_CACHE_SECONDS": 0}, "clerkfeeds.W002"),
-    (checks.check_clerk_timeouts, {"CLERK_API_CONNECT_TIMEOUT": 5.0, "CLERK_API_READ_TIMEOUT": 30.0}, "clerkfeeds.W003"),
+    (
+        checks.check_clerk_timeouts,
+        {"CLERK_API_CONNECT_TIMEOUT": 5.0, "CLERK_API_READ_TIMEOUT": 30.0},
+        "clerkfeeds.W003",
+    ),
 ]
 
 
@@ -88,8 +102,14 @@ def test_check_fires_on_its_unsafe_setting(production, check, unsafe, expected):
 
 @pytest.mark.parametrize(
     "check",
-    [checks.check_public_key, checks.check_private_key, checks.check_secret_key, checks.check_hsts,
-     checks.check_clerk_api_https, checks.check_clerk_api_public],
+    [
+        checks.check_public_key,
+        checks.check_private_key,
+        checks.check_secret_key,
+        checks.check_hsts,
+        checks.check_clerk_api_https,
+        checks.check_clerk_api_public,
+    ],
 )
 def test_development_checks_are_silent_under_debug(settings, check):
     settings.DEBUG = True

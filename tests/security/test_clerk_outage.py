@@ -70,8 +70,6 @@ def test_an_outage_is_not_counted_against_the_importer(https_client, fake_clerk,
 @pytest.mark.usefixtures("low_failure_limit")
 def test_refused_tokens_still_count_during_an_outage(https_client, fake_clerk):
     fake_clerk.behave(VERIFY, "malformed", "refuse", "malformed", "refuse", "refuse")
-    statuses = [
-        https_client.get(FEED, headers=bearer(f"guess-{i}"), REMOTE_ADDR=ADDRESS).status_code for i in range(5)
-    ]
+    statuses = [https_client.get(FEED, headers=bearer(f"guess-{i}"), REMOTE_ADDR=ADDRESS).status_code for i in range(5)]
     assert statuses == [503, 401, 503, 401, 401]
     assert https_client.get(FEED, headers=bearer(), REMOTE_ADDR=ADDRESS).status_code == 429

@@ -82,9 +82,20 @@ def test_clerk_saying_anything_but_ok_is_401(https_client, fake_clerk, settings,
 
 @pytest.mark.parametrize(
     "outcome",
-    ["error500", "status:502", "status:503", "status:429", "status:408", "html:502",
-     # a 200 that is not Clerk's answer: Clerk is broken, the token is not known to be bad
-     "malformed", "truncated", "empty", "not-object", "no-status"],
+    [
+        "error500",
+        "status:502",
+        "status:503",
+        "status:429",
+        "status:408",
+        "html:502",
+        # a 200 that is not Clerk's answer: Clerk is broken, the token is not known to be bad
+        "malformed",
+        "truncated",
+        "empty",
+        "not-object",
+        "no-status",
+    ],
 )
 def test_clerk_failing_is_503_with_retry_after(https_client, fake_clerk, settings, outcome):
     fake_clerk.behave(VERIFY, outcome)
@@ -134,8 +145,17 @@ def test_missing_header_is_401_without_asking_clerk(https_client, fake_clerk):
         "Bearer tab\there",
         "Bearer " + "x" * 5000,
     ],
-    ids=["empty", "scheme-only", "empty-token", "other-scheme", "no-scheme", "two-tokens",
-         "double-space", "control-char", "oversized"],
+    ids=[
+        "empty",
+        "scheme-only",
+        "empty-token",
+        "other-scheme",
+        "no-scheme",
+        "two-tokens",
+        "double-space",
+        "control-char",
+        "oversized",
+    ],
 )
 def test_malformed_header_is_401_without_asking_clerk(https_client, fake_clerk, value):
     response = https_client.get(FEED, headers={"X-Clerk-Authorization": value})

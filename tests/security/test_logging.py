@@ -159,8 +159,12 @@ def shop(db):
     customers = [CustomerFactory(name=name, email=email) for name, email in PEOPLE]
     for customer in customers:
         OrderFactory(customer=customer, lines=[(product.id, 1, product.price)])
-    OrderFactory(customer=None, email=GUEST_EMAIL, terms_accepted_at=customers[0].registered_at,
-                 lines=[(product.id, 2, product.price)])
+    OrderFactory(
+        customer=None,
+        email=GUEST_EMAIL,
+        terms_accepted_at=customers[0].registered_at,
+        lines=[(product.id, 2, product.price)],
+    )
     return customers
 
 
@@ -195,8 +199,12 @@ def test_no_secret_or_personal_data_reaches_any_log_line(shop, fake_clerk, setti
     assert Client().get("/feed/customers.json", {"salt": SALT, "hash": good_hash}, headers=bearer()).status_code == 403
 
     settings.CLERK_FEED_BASIC_AUTH = f"{BASIC_USER}:{BASIC_PASSWORD}"
-    assert client.get("/feed/customers.json", headers={**basic(BASIC_USER, "wrong-Pa55"), **bearer()}).status_code == 401
-    assert client.get("/feed/customers.json", headers={**basic(BASIC_USER, BASIC_PASSWORD), **bearer()}).status_code == 200
+    assert (
+        client.get("/feed/customers.json", headers={**basic(BASIC_USER, "wrong-Pa55"), **bearer()}).status_code == 401
+    )
+    assert (
+        client.get("/feed/customers.json", headers={**basic(BASIC_USER, BASIC_PASSWORD), **bearer()}).status_code == 200
+    )
 
     # A crash inside the view whose message quotes secrets, as a careless library might.
     settings.CLERK_FEED_BASIC_AUTH = ""
@@ -209,10 +217,20 @@ def test_no_secret_or_personal_data_reaches_any_log_line(shop, fake_clerk, setti
     assert crashed.status_code == 500
 
     secrets = {
-        TEST_TOKEN, WRONG_TOKEN, "a-fresh-token-Kx7", TEST_PRIVATE_KEY, SALT, good_hash, stale_hash,
-        BASIC_PASSWORD, "wrong-Pa55", base64.b64encode(f"{BASIC_USER}:{BASIC_PASSWORD}".encode()).decode(),
-        token_digest(TEST_TOKEN), GUEST_EMAIL,
-        *(name for name, _ in PEOPLE), *(email for _, email in PEOPLE),
+        TEST_TOKEN,
+        WRONG_TOKEN,
+        "a-fresh-token-Kx7",
+        TEST_PRIVATE_KEY,
+        SALT,
+        good_hash,
+        stale_hash,
+        BASIC_PASSWORD,
+        "wrong-Pa55",
+        base64.b64encode(f"{BASIC_USER}:{BASIC_PASSWORD}".encode()).decode(),
+        token_digest(TEST_TOKEN),
+        GUEST_EMAIL,
+        *(name for name, _ in PEOPLE),
+        *(email for _, email in PEOPLE),
     }
     assert len(written) >= 15  # the access lines, the refusals, django.request's 4xx/5xx lines
     assert any("feed page served" in line for line in written)

@@ -221,8 +221,11 @@ def updated_times() -> dict[tuple[str, int], Any]:
     """(type, id) -> updated_at, for every object."""
     times = {}
     for name, model in (
-        ("categories", Category), ("products", Product), ("pages", Page),
-        ("customers", Customer), ("orders", Order),
+        ("categories", Category),
+        ("products", Product),
+        ("pages", Page),
+        ("customers", Customer),
+        ("orders", Order),
     ):
         for pk, updated_at in model.objects.values_list("pk", "updated_at"):
             times[(name, pk)] = updated_at

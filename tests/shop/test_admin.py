@@ -36,8 +36,15 @@ def change_url(obj) -> str:
 
 def page_data(page: Page, **changes) -> dict:
     data = {
-        "id": page.id, "type": page.type, "title": page.title, "text": page.text, "url": page.url,
-        "image": page.image, "attributes": "{}", "translations": "{}", "_save": "Save",
+        "id": page.id,
+        "type": page.type,
+        "title": page.title,
+        "text": page.text,
+        "url": page.url,
+        "image": page.image,
+        "attributes": "{}",
+        "translations": "{}",
+        "_save": "Save",
         **JSON_INITIALS,
     }
     return {**data, **changes}
@@ -45,37 +52,63 @@ def page_data(page: Page, **changes) -> dict:
 
 def product_data(product: Product, categories: list[Category], **changes) -> dict:
     data = {
-        "id": product.id, "name": product.name, "description": product.description, "brand": product.brand,
-        "index": "on", "price": str(product.price), "list_price": "", "url": product.url,
-        "image": product.image, "created_at_0": product.created_at.strftime("%Y-%m-%d"),
-        "created_at_1": product.created_at.strftime("%H:%M:%S"), "attributes": "{}", "translations": "{}",
-        "productcategory_set-TOTAL_FORMS": len(categories), "productcategory_set-INITIAL_FORMS": len(categories),
-        "productcategory_set-MIN_NUM_FORMS": 0, "productcategory_set-MAX_NUM_FORMS": 1000, "_save": "Save",
+        "id": product.id,
+        "name": product.name,
+        "description": product.description,
+        "brand": product.brand,
+        "index": "on",
+        "price": str(product.price),
+        "list_price": "",
+        "url": product.url,
+        "image": product.image,
+        "created_at_0": product.created_at.strftime("%Y-%m-%d"),
+        "created_at_1": product.created_at.strftime("%H:%M:%S"),
+        "attributes": "{}",
+        "translations": "{}",
+        "productcategory_set-TOTAL_FORMS": len(categories),
+        "productcategory_set-INITIAL_FORMS": len(categories),
+        "productcategory_set-MIN_NUM_FORMS": 0,
+        "productcategory_set-MAX_NUM_FORMS": 1000,
+        "_save": "Save",
         **JSON_INITIALS,
     }
     for i, membership in enumerate(ProductCategory.objects.filter(product=product).order_by("id")):
-        data.update({
-            f"productcategory_set-{i}-id": membership.id,
-            f"productcategory_set-{i}-product": product.id,
-            f"productcategory_set-{i}-category": membership.category_id,
-        })
+        data.update(
+            {
+                f"productcategory_set-{i}-id": membership.id,
+                f"productcategory_set-{i}-product": product.id,
+                f"productcategory_set-{i}-category": membership.category_id,
+            }
+        )
     return {**data, **changes}
 
 
 def order_data(order: Order, **changes) -> dict:
     lines = list(order.lines.order_by("id"))
     data = {
-        "id": order.id, "customer": order.customer_id or "", "email": order.email,
-        "placed_at_0": order.placed_at.strftime("%Y-%m-%d"), "placed_at_1": order.placed_at.strftime("%H:%M:%S"),
-        "terms_accepted_at_0": "", "terms_accepted_at_1": "",
-        "lines-TOTAL_FORMS": len(lines), "lines-INITIAL_FORMS": len(lines), "lines-MIN_NUM_FORMS": 0,
-        "lines-MAX_NUM_FORMS": 1000, "_save": "Save",
+        "id": order.id,
+        "customer": order.customer_id or "",
+        "email": order.email,
+        "placed_at_0": order.placed_at.strftime("%Y-%m-%d"),
+        "placed_at_1": order.placed_at.strftime("%H:%M:%S"),
+        "terms_accepted_at_0": "",
+        "terms_accepted_at_1": "",
+        "lines-TOTAL_FORMS": len(lines),
+        "lines-INITIAL_FORMS": len(lines),
+        "lines-MIN_NUM_FORMS": 0,
+        "lines-MAX_NUM_FORMS": 1000,
+        "_save": "Save",
     }
     for i, line in enumerate(lines):
-        data.update({
-            f"lines-{i}-id": line.id, f"lines-{i}-order": order.id, f"lines-{i}-product_id": line.product_id,
-            f"lines-{i}-quantity": line.quantity, f"lines-{i}-unit_price": str(line.unit_price),
-        })
+        data.update(
+            {
+                f"lines-{i}-id": line.id,
+                f"lines-{i}-order": order.id,
+                f"lines-{i}-product_id": line.product_id,
+                f"lines-{i}-quantity": line.quantity,
+                f"lines-{i}-unit_price": str(line.unit_price),
+            }
+        )
     return {**data, **changes}
 
 
@@ -144,8 +177,17 @@ def test_moving_a_category_moves_both_parents(admin):
     child = CategoryFactory(parent=old, updated_at=LONG_AGO)
     untouched = CategoryFactory(updated_at=LONG_AGO)
     start = timezone.now()
-    data = {"id": child.id, "name": child.name, "parent": new.id, "url": child.url, "image": "",
-            "description": "", "translations": "{}", "_save": "Save", **JSON_INITIALS}
+    data = {
+        "id": child.id,
+        "name": child.name,
+        "parent": new.id,
+        "url": child.url,
+        "image": "",
+        "description": "",
+        "translations": "{}",
+        "_save": "Save",
+        **JSON_INITIALS,
+    }
     assert admin.post(change_url(child), data).status_code == 302
     times = dict(Category.objects.values_list("id", "updated_at"))
     assert all(times[c.id] >= start for c in (old, new, child))

@@ -118,7 +118,9 @@ def test_up_to_fifteen_digits_the_bytes_are_what_a_float_gave():
 @pytest.mark.parametrize("fmt", ["json", "ndjson"])
 def test_the_feeds_write_every_digit_of_a_price(feed_client, fmt):
     ProductFactory(id=1, price=DEATH_STAR, list_price=LARGEST)
-    order = Order.objects.create(id=1, placed_at=timezone.now() - dt.timedelta(days=1), terms_accepted_at=timezone.now())
+    order = Order.objects.create(
+        id=1, placed_at=timezone.now() - dt.timedelta(days=1), terms_accepted_at=timezone.now()
+    )
     OrderLine.objects.create(order=order, product_id=1, quantity=1, unit_price=DEATH_STAR)
     products = body_of(feed_client.get(f"/feed/products.{fmt}"))
     assert b'"price":99999999999999.95,' in products
@@ -142,11 +144,19 @@ def test_the_migration_keeps_every_stored_price():
         prices = {1: Decimal("19.99"), 2: Decimal(200), 3: Decimal("0.1"), 4: Decimal("12345678901.2345")}
         for pk, price in prices.items():
             old.get_model("shop", "Product").objects.create(
-                id=pk, name="p", description="", price=price, list_price=price if pk % 2 else None,
-                image="https://s/i", url="https://s/p", created_at=timezone.now(),
+                id=pk,
+                name="p",
+                description="",
+                price=price,
+                list_price=price if pk % 2 else None,
+                image="https://s/i",
+                url="https://s/p",
+                created_at=timezone.now(),
             )
         old.get_model("shop", "Order").objects.create(id=1, placed_at=timezone.now())
-        old.get_model("shop", "OrderLine").objects.create(order_id=1, product_id=1, quantity=1, unit_price=Decimal("0.1"))
+        old.get_model("shop", "OrderLine").objects.create(
+            order_id=1, product_id=1, quantity=1, unit_price=Decimal("0.1")
+        )
     finally:
         executor = MigrationExecutor(connection)
         executor.migrate(leaves)

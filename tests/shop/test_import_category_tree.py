@@ -19,7 +19,9 @@ def parents() -> dict[int, int | None]:
 
 
 def test_a_child_listed_before_its_parent_is_linked_too(tmp_path):
-    run = import_shop(write_json(tmp_path / "c.json", [category(3), category(2, 3), category(1, 2)]), "--type", "categories")
+    run = import_shop(
+        write_json(tmp_path / "c.json", [category(3), category(2, 3), category(1, 2)]), "--type", "categories"
+    )
     assert run.code == 0
     assert parents() == {1: None, 2: 1, 3: 2}
 
@@ -47,13 +49,21 @@ def test_a_subcategory_already_in_the_shop_may_be_listed(tmp_path):
 
 
 def test_a_category_listed_under_two_parents_rejects_the_second(tmp_path):
-    run = import_shop(write_json(tmp_path / "c.json", [category(1, 3), category(2, 3), category(3)]), "--type", "categories")
-    assert run.rejections == ["rejected categories at index 1 (id 2): subcategories[0]: 3 is already a subcategory of 1"]
+    run = import_shop(
+        write_json(tmp_path / "c.json", [category(1, 3), category(2, 3), category(3)]), "--type", "categories"
+    )
+    assert run.rejections == [
+        "rejected categories at index 1 (id 2): subcategories[0]: 3 is already a subcategory of 1"
+    ]
     assert parents() == {1: None, 3: 1}
 
 
 def test_a_cycle_rejects_the_categories_that_make_it(tmp_path):
-    run = import_shop(write_json(tmp_path / "c.json", [category(1, 2), category(2, 3), category(3, 1), category(4)]), "--type", "categories")
+    run = import_shop(
+        write_json(tmp_path / "c.json", [category(1, 2), category(2, 3), category(3, 1), category(4)]),
+        "--type",
+        "categories",
+    )
     assert run.code == 1
     assert len(run.rejections) == 3
     assert all("subcategories: would make the category tree a cycle" in line for line in run.rejections)
@@ -64,7 +74,9 @@ def test_a_cycle_through_the_shops_own_tree_is_refused(tmp_path):
     import_shop(write_json(tmp_path / "a.json", [category(1, 2), category(2)]), "--type", "categories")
     # 2 lists 1 while 1 (not in this file) still lists 2.
     run = import_shop(write_json(tmp_path / "b.json", [category(2, 1)]), "--type", "categories")
-    assert run.rejections == ["rejected categories at index 0 (id 2): subcategories: would make the category tree a cycle"]
+    assert run.rejections == [
+        "rejected categories at index 0 (id 2): subcategories: would make the category tree a cycle"
+    ]
     assert parents() == {1: None, 2: 1}
 
 

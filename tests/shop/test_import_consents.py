@@ -85,8 +85,14 @@ def test_a_consent_dated_ahead_is_stored_at_the_import_time_and_not_added_again(
     import_shop(path)
     record = ConsentRecord.objects.get()
     assert start <= record.at <= record.recorded_at < timezone.now()
-    record_consent(customer=1, purpose="third_party_sharing", granted=False, at=timezone.now(),
-                   source="account", evidence="withdrew")
+    record_consent(
+        customer=1,
+        purpose="third_party_sharing",
+        granted=False,
+        at=timezone.now(),
+        source="account",
+        evidence="withdrew",
+    )
     run = import_shop(path)
     assert "customers 0 created, 0 updated, 1 unchanged" in run.stdout
     assert ConsentRecord.objects.count() == 2

@@ -67,7 +67,9 @@ def test_a_truncated_last_ndjson_line_is_one_rejected_row(tmp_path):
 
 
 def test_a_null_value_rejects_its_object_only(tmp_path):
-    path = write_ndjson(tmp_path / "p.ndjson", [product(1), product(2, brand=None), product(3, color_names=["red", None])])
+    path = write_ndjson(
+        tmp_path / "p.ndjson", [product(1), product(2, brand=None), product(3, color_names=["red", None])]
+    )
     run = import_shop(path, "--type", "products")
     assert run.code == 1
     assert run.rejections == [
@@ -130,7 +132,9 @@ def test_duplicate_ids_in_one_file_keep_the_first_and_reject_the_rest(tmp_path):
     path = write_ndjson(tmp_path / "p.ndjson", [product(5, name="First"), product(6), product(5, name="Second")])
     run = import_shop(path, "--type", "products")
     assert run.code == 1
-    assert run.rejections == ["rejected products at line 3 (id 5): id: 5 appears earlier in this file (the first one counts)"]
+    assert run.rejections == [
+        "rejected products at line 3 (id 5): id: 5 appears earlier in this file (the first one counts)"
+    ]
     assert Product.objects.get(pk=5).name == "First"
 
 
@@ -182,7 +186,9 @@ def test_an_empty_standard_input_is_refused():
 
 
 def test_erased_customers_and_orders_are_never_brought_back(tmp_path):
-    path = write_json(tmp_path / "feed.json", {"customers": [customer(1)], "orders": [order(1, customer=1, email="c1@example.com")]})
+    path = write_json(
+        tmp_path / "feed.json", {"customers": [customer(1)], "orders": [order(1, customer=1, email="c1@example.com")]}
+    )
     import_shop(path)
     from gdpr.erasure import erase_person
 
@@ -250,7 +256,10 @@ def test_a_batch_the_database_refuses_is_not_half_written(tmp_path, monkeypatch)
     orders = [order(1, email="a@example.com"), order(2, products=bad), order(3, email="c@example.com")]
     run = import_shop(write_json(tmp_path / "o.json", orders), "--type", "orders", "--batch-size", "2")
     assert run.code == 1
-    assert "warning: orders: the batch from index 0 to index 1 was not written: the database refused the batch" in run.stderr
+    assert (
+        "warning: orders: the batch from index 0 to index 1 was not written: the database refused the batch"
+        in run.stderr
+    )
     assert len(run.rejections) == 2
     assert "orders 1 created, 0 updated, 0 unchanged, 2 rejected" in run.stdout
     assert list(Order.objects.values_list("id", flat=True)) == [3]
@@ -275,7 +284,9 @@ def test_a_value_that_is_not_an_object_is_rejected(tmp_path):
     ]
 
 
-@pytest.mark.parametrize("url", ["https://shop.example/a b", "https://shop.example/\u0000", "ftp://shop.example/p", "https://"])
+@pytest.mark.parametrize(
+    "url", ["https://shop.example/a b", "https://shop.example/\u0000", "ftp://shop.example/p", "https://"]
+)
 def test_a_url_must_be_a_full_http_url_without_spaces_or_control_characters(tmp_path, url):
     run = import_shop(write_json(tmp_path / "p.json", [product(1, url=url)]), "--type", "products")
     assert "url: must be a full http(s) URL" in run.stderr

@@ -34,7 +34,10 @@ def test_customer_accepting_terms_makes_orders_eligible_without_moving_their_upd
     registered = int((now - dt.timedelta(days=60)).timestamp())
     customer = {"id": 7, "name": "Ada", "email": "ada@example.com", "registered_at": registered}
     order = {
-        "id": 70, "customer": 7, "time": long_ago, "updated_at": long_ago,
+        "id": 70,
+        "customer": 7,
+        "time": long_ago,
+        "updated_at": long_ago,
         "products": [{"id": 1, "quantity": 1, "price": 5}],
     }
     _import({"customers": [dict(customer, updated_at=long_ago)], "orders": [order]})
@@ -50,15 +53,33 @@ def test_new_order_makes_a_stale_contract_customer_eligible_without_moving_their
     but only the order's `updated_at` moves: the incremental customers feed never shows them."""
     now = timezone.now()
     old = int((now - dt.timedelta(days=1000)).timestamp())
-    _import({"customers": [{
-        "id": 8, "name": "Bob", "email": "bob@example.com", "registered_at": old,
-        "terms_accepted_at": old, "updated_at": old,
-    }]})
+    _import(
+        {
+            "customers": [
+                {
+                    "id": 8,
+                    "name": "Bob",
+                    "email": "bob@example.com",
+                    "registered_at": old,
+                    "terms_accepted_at": old,
+                    "updated_at": old,
+                }
+            ]
+        }
+    )
     assert page("customers", limit=10, offset=0) == []
-    _import({"orders": [{
-        "id": 80, "customer": 8, "time": int(now.timestamp()) - 60,
-        "products": [{"id": 1, "quantity": 1, "price": 5}],
-    }]})
+    _import(
+        {
+            "orders": [
+                {
+                    "id": 80,
+                    "customer": 8,
+                    "time": int(now.timestamp()) - 60,
+                    "products": [{"id": 1, "quantity": 1, "price": 5}],
+                }
+            ]
+        }
+    )
     assert page("customers", limit=10, offset=0) == [8]
     assert page("customers", limit=10, offset=0, modified_after=1) == [8]
 
@@ -81,15 +102,35 @@ def test_an_object_the_file_changed_keeps_the_files_time_when_it_enters():
 
 def test_an_order_batch_that_brings_nobody_in_moves_no_other_object():
     month_ago = timezone.now() - dt.timedelta(days=30)
-    _import({"customers": [{"id": 7, "name": "Ada", "email": "ada@example.com",
-                            "registered_at": int(month_ago.timestamp()),
-                            "terms_accepted_at": int(month_ago.timestamp()),
-                            "updated_at": int(month_ago.timestamp())}],
-             "orders": [{"id": 70, "customer": 7, "time": int(month_ago.timestamp()),
-                         "updated_at": int(month_ago.timestamp()), "products": LINE}]})
+    _import(
+        {
+            "customers": [
+                {
+                    "id": 7,
+                    "name": "Ada",
+                    "email": "ada@example.com",
+                    "registered_at": int(month_ago.timestamp()),
+                    "terms_accepted_at": int(month_ago.timestamp()),
+                    "updated_at": int(month_ago.timestamp()),
+                }
+            ],
+            "orders": [
+                {
+                    "id": 70,
+                    "customer": 7,
+                    "time": int(month_ago.timestamp()),
+                    "updated_at": int(month_ago.timestamp()),
+                    "products": LINE,
+                }
+            ],
+        }
+    )
     times = dict(Order.objects.values_list("pk", "updated_at")), Customer.objects.get(pk=7).updated_at
     _import({"orders": [{"id": 71, "customer": 7, "time": int(timezone.now().timestamp()) - 60, "products": LINE}]})
-    assert (dict(Order.objects.filter(pk=70).values_list("pk", "updated_at")), Customer.objects.get(pk=7).updated_at) == times
+    assert (
+        dict(Order.objects.filter(pk=70).values_list("pk", "updated_at")),
+        Customer.objects.get(pk=7).updated_at,
+    ) == times
 
 
 def test_an_objection_follows_the_customer_to_a_new_email_and_keeps_the_old_one():
@@ -100,12 +141,20 @@ def test_an_objection_follows_the_customer_to_a_new_email_and_keeps_the_old_one(
     month_ago = int((now - dt.timedelta(days=30)).timestamp())
     objector = {"id": 9, "name": "Cy", "email": "cy@example.com", "updated_at": month_ago}
     guest = {"time": month_ago, "updated_at": month_ago, "terms_accepted_at": month_ago, "products": LINE}
-    _import({
-        "customers": [objector],
-        "orders": [dict(guest, id=90, email="CY@example.com"), dict(guest, id=91, email="cy.new@example.com")],
-    })
-    record_consent(customer=9, purpose=Purpose.THIRD_PARTY_SHARING, granted=False, at=now,
-                   source=Source.ACCOUNT, evidence="objected")
+    _import(
+        {
+            "customers": [objector],
+            "orders": [dict(guest, id=90, email="CY@example.com"), dict(guest, id=91, email="cy.new@example.com")],
+        }
+    )
+    record_consent(
+        customer=9,
+        purpose=Purpose.THIRD_PARTY_SHARING,
+        granted=False,
+        at=now,
+        source=Source.ACCOUNT,
+        evidence="objected",
+    )
     assert page("orders", limit=10, offset=0) == [91]
     assert queued("orders") == [90]
     _import({"customers": [dict(objector, email="Cy.New@example.com")]})
@@ -133,10 +182,20 @@ def _customers_accepting_terms(n: int) -> int:
     PostgreSQL it bypasses Django's query log)."""
     month_ago = int((timezone.now() - dt.timedelta(days=30)).timestamp())
     base = 1000 * n
-    customers = [{"id": base + i, "name": f"C{i}", "email": f"c{base + i}@example.com",
-                  "registered_at": month_ago, "updated_at": month_ago} for i in range(n)]
-    orders = [{"id": base * 10 + k, "customer": base + k // 2, "time": month_ago, "updated_at": month_ago,
-               "products": LINE} for k in range(2 * n)]
+    customers = [
+        {
+            "id": base + i,
+            "name": f"C{i}",
+            "email": f"c{base + i}@example.com",
+            "registered_at": month_ago,
+            "updated_at": month_ago,
+        }
+        for i in range(n)
+    ]
+    orders = [
+        {"id": base * 10 + k, "customer": base + k // 2, "time": month_ago, "updated_at": month_ago, "products": LINE}
+        for k in range(2 * n)
+    ]
     _import({"customers": customers, "orders": orders})
     with CaptureQueriesContext(connection) as queries:
         _import({"customers": [dict(c, terms_accepted_at=month_ago) for c in customers]})

@@ -80,7 +80,7 @@ def test_the_guides_orders_import_for_customers_the_shop_has(tmp_path):
     run = import_shop(write_json(tmp_path / "o.json", GUIDE["orders"]), "--type", "orders")
     # The guide's third order gives "customer": "" (no customer): an id must be an integer.
     assert run.rejections == [
-        'rejected orders at index 2 (id 123457): customer: must be an integer id, not a string',
+        "rejected orders at index 2 (id 123457): customer: must be an integer id, not a string",
     ]
     assert sorted(Order.objects.values_list("pk", flat=True)) == [123456, 123458]
     assert Order.objects.get(pk=123456).lines.count() == 3

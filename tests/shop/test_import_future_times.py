@@ -44,8 +44,15 @@ def category(**fields) -> dict:
 
 def product(**fields) -> dict:
     return {
-        "id": 1, "name": "Moka", "description": "", "price": Decimal("24.90"), "image": "https://shop.example/i.jpg",
-        "url": "https://shop.example/p/1", "categories": [], "created_at": T0 - DAY, **fields,
+        "id": 1,
+        "name": "Moka",
+        "description": "",
+        "price": Decimal("24.90"),
+        "image": "https://shop.example/i.jpg",
+        "url": "https://shop.example/p/1",
+        "categories": [],
+        "created_at": T0 - DAY,
+        **fields,
     }
 
 
@@ -128,7 +135,5 @@ def test_the_command_names_the_line_and_the_field(tmp_path):
     lines = [order(id=1), order(id=2), order(id=3, time=4_102_444_800)]  # 2100-01-01
     result = import_shop(write_ndjson(tmp_path / "o.ndjson", lines), "--type", "orders")
     assert result.code == 1
-    assert result.rejections == [
-        "rejected orders at line 3 (id 3): time: 4102444800 is more than a day in the future"
-    ]
+    assert result.rejections == ["rejected orders at line 3 (id 3): time: 4102444800 is more than a day in the future"]
     assert sorted(Order.objects.values_list("pk", flat=True)) == [1, 2]

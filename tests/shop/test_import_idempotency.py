@@ -85,8 +85,17 @@ def _moved(before: dict, after: dict) -> set:
         (lambda f: f["orders"][0]["products"].pop(), {("orders", 100)}),
         (lambda f: f["customers"][1].update(zip="20100"), {("customers", 8)}),
     ],
-    ids=["price", "translation", "attribute", "membership", "index", "page-title", "line-quantity",
-         "line-removed", "customer-field"],
+    ids=[
+        "price",
+        "translation",
+        "attribute",
+        "membership",
+        "index",
+        "page-title",
+        "line-quantity",
+        "line-removed",
+        "customer-field",
+    ],
 )
 def test_a_changed_object_moves_to_the_import_time_and_only_it(tmp_path, change, moved):
     before, after, start, end = _reimport_with(tmp_path, change)
@@ -104,7 +113,13 @@ def test_a_new_consent_that_changes_the_state_moves_the_customer(tmp_path):
 
 
 def test_an_old_consent_that_does_not_change_the_state_moves_nothing(tmp_path):
-    older = {"purpose": "third_party_sharing", "granted": True, "at": T0 - 100 * 86_400, "source": "admin", "evidence": "x"}
+    older = {
+        "purpose": "third_party_sharing",
+        "granted": True,
+        "at": T0 - 100 * 86_400,
+        "source": "admin",
+        "evidence": "x",
+    }
     before, after, _, _ = _reimport_with(tmp_path, lambda f: f["customers"][0]["consents"].append(older))
     assert _moved(before, after) == set()
     assert ConsentRecord.objects.filter(customer_id=7).count() == 4
@@ -187,8 +202,12 @@ def test_reimporting_an_unchanged_customer_moves_updated_at_back_before_a_consen
     row = {"id": 9, "name": "Cy", "email": "cy@example.com", "updated_at": old}  # no contract
     _import({"customers": [row]})
     record_consent(
-        customer=9, purpose=Purpose.THIRD_PARTY_SHARING, granted=True, at=now - dt.timedelta(seconds=1),
-        source=Source.ADMIN, evidence="signed form",
+        customer=9,
+        purpose=Purpose.THIRD_PARTY_SHARING,
+        granted=True,
+        at=now - dt.timedelta(seconds=1),
+        source=Source.ADMIN,
+        evidence="signed form",
     )
     assert page("customers", limit=10, offset=0, modified_after=1) == [9]
     _import({"customers": [row]})  # the nightly import, nothing changed at the shop

@@ -13,14 +13,31 @@ from tests.shop.helpers import T0, import_shop, page_object, product_object, upd
 
 pytestmark = pytest.mark.django_db
 
-STANDARD = {"id", "name", "description", "price", "list_price", "image", "url", "categories", "created_at",
-            "brand", "index", "updated_at", "type", "title", "text"}
+STANDARD = {
+    "id",
+    "name",
+    "description",
+    "price",
+    "list_price",
+    "image",
+    "url",
+    "categories",
+    "created_at",
+    "brand",
+    "index",
+    "updated_at",
+    "type",
+    "title",
+    "text",
+}
 # Any text PostgreSQL can store: no NUL, no lone surrogate.
 texts = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40)
 names = texts.filter(bool)
 urls = st.from_regex(r"https://shop\.example/[a-z0-9/_-]{0,30}", fullmatch=True)
 # Every price the columns hold, exactly, on every database (18 digits, 4 after the point).
-prices = st.decimals(min_value=0, max_value=Decimal("99999999999999.9999"), places=4, allow_nan=False, allow_infinity=False)
+prices = st.decimals(
+    min_value=0, max_value=Decimal("99999999999999.9999"), places=4, allow_nan=False, allow_infinity=False
+)
 times = st.integers(min_value=0, max_value=T0)  # none from the future (refused)
 attribute_names = st.from_regex(r"[A-Za-z0-9_]{1,12}", fullmatch=True).filter(lambda n: n not in STANDARD)
 scalars = st.one_of(
@@ -93,8 +110,15 @@ def test_any_valid_catalogue_round_trips_exactly_and_reimports_unchanged(tmp_pat
 @given(title=translated(names), text=translated(texts), keywords=st.lists(texts, max_size=3))
 def test_any_valid_page_round_trips_exactly(tmp_path, title, text, keywords):
     Page.objects.all().delete()
-    page = {"id": 1, "type": "blog", "url": "https://shop.example/b/1", "title": title, "text": text,
-            "keywords": keywords, "updated_at": 1_700_000_000}
+    page = {
+        "id": 1,
+        "type": "blog",
+        "url": "https://shop.example/b/1",
+        "title": title,
+        "text": text,
+        "keywords": keywords,
+        "updated_at": 1_700_000_000,
+    }
     assert import_shop(write_json(tmp_path / "pages.json", [page]), "--type", "pages").code == 0
     assert page_object(Page.objects.get()) == page
 
@@ -110,8 +134,10 @@ def test_text_the_database_cannot_store_is_refused_not_failed(tmp_path, value, r
     path = tmp_path / "p.ndjson"
     # JSON escapes (\u0000, \ud800), as a shop's exporter would send them.
     escaped = value.encode("unicode_escape").decode().replace("\\x00", "\\u0000")
-    line = '{"id": 1, "name": "ok", "description": "%s", "price": 1, "image": "https://s.example/i",' \
-           ' "url": "https://s.example/p", "categories": [], "created_at": 0}\n'
+    line = (
+        '{"id": 1, "name": "ok", "description": "%s", "price": 1, "image": "https://s.example/i",'
+        ' "url": "https://s.example/p", "categories": [], "created_at": 0}\n'
+    )
     path.write_text(line % escaped, encoding="utf-8")
     run = import_shop(path, "--type", "products")
     assert run.code == 1
@@ -120,8 +146,10 @@ def test_text_the_database_cannot_store_is_refused_not_failed(tmp_path, value, r
 
 
 def test_a_decimal_attribute_too_large_for_a_double_is_refused(tmp_path):
-    line = '{"id": 1, "name": "ok", "description": "", "price": 1, "image": "https://s.example/i",' \
-           ' "url": "https://s.example/p", "categories": [], "created_at": 0, "weight": 1.5e300}\n'
+    line = (
+        '{"id": 1, "name": "ok", "description": "", "price": 1, "image": "https://s.example/i",'
+        ' "url": "https://s.example/p", "categories": [], "created_at": 0, "weight": 1.5e300}\n'
+    )
     path = tmp_path / "p.ndjson"
     path.write_text(line)
     run = import_shop(path, "--type", "products")

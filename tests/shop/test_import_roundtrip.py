@@ -87,12 +87,31 @@ def full_feed() -> dict:
                 "registered_at": T0 - 10 * 86_400,
                 "terms_accepted_at": T0 - 10 * 86_400,
                 "consents": [
-                    {"purpose": "third_party_sharing", "granted": True, "at": T0 - 9 * 86_400, "source": "account", "evidence": "ticked the box (form v3)"},
-                    {"purpose": "marketing", "granted": True, "at": T0 - 8 * 86_400, "source": "checkout", "evidence": "newsletter box"},
+                    {
+                        "purpose": "third_party_sharing",
+                        "granted": True,
+                        "at": T0 - 9 * 86_400,
+                        "source": "account",
+                        "evidence": "ticked the box (form v3)",
+                    },
+                    {
+                        "purpose": "marketing",
+                        "granted": True,
+                        "at": T0 - 8 * 86_400,
+                        "source": "checkout",
+                        "evidence": "newsletter box",
+                    },
                     {"purpose": "marketing", "granted": False, "at": T0 - 86_400, "source": "import", "evidence": ""},
                 ],
             },
-            {"id": 8, "name": "Marco Bianchi", "email": "marco@example.com", "updated_at": T0 + 31, "age": 41, "is_b2b": True},
+            {
+                "id": 8,
+                "name": "Marco Bianchi",
+                "email": "marco@example.com",
+                "updated_at": T0 + 31,
+                "age": 41,
+                "is_b2b": True,
+            },
         ],
         "orders": [
             {
@@ -199,6 +218,10 @@ def test_a_customer_without_optional_fields_keeps_them_empty(tmp_path):
     import_shop(write_json(tmp_path / "feed.json", full_feed()))
     marco = Customer.objects.get(pk=8)
     assert (marco.zip, marco.gender, marco.birth_date, marco.registered_at, marco.terms_accepted_at) == (
-        "", "", None, None, None,
+        "",
+        "",
+        None,
+        None,
+        None,
     )
     assert (marco.age, marco.is_b2b) == (41, True)

@@ -47,7 +47,9 @@ def customers_file(tmp_path, *objects: dict):
 
 def test_true_with_the_rows_own_grant_is_accepted(tmp_path):
     t = now_unix() - DAY
-    run = import_shop(customers_file(tmp_path, customer(subscribed=True, consents=[marketing(True, t)])), "--type", "customers")
+    run = import_shop(
+        customers_file(tmp_path, customer(subscribed=True, consents=[marketing(True, t)])), "--type", "customers"
+    )
     assert run.code == 0, run.stderr
     assert marketing_state() is True
 
@@ -75,10 +77,14 @@ def test_a_withdrawal_in_the_row_makes_false_agree_and_true_disagree(tmp_path):
     t = now_unix() - 2 * DAY
     import_shop(customers_file(tmp_path, customer(consents=[marketing(True, t)])), "--type", "customers")
     withdrawal = [marketing(False, t + DAY)]
-    refused = import_shop(customers_file(tmp_path, customer(subscribed=True, consents=withdrawal)), "--type", "customers")
+    refused = import_shop(
+        customers_file(tmp_path, customer(subscribed=True, consents=withdrawal)), "--type", "customers"
+    )
     assert "subscribed: is true, but the latest marketing consent record is a withdrawal" in refused.stderr
     assert ConsentRecord.objects.count() == 1  # a rejected row writes nothing, its consents neither
-    accepted = import_shop(customers_file(tmp_path, customer(subscribed=False, consents=withdrawal)), "--type", "customers")
+    accepted = import_shop(
+        customers_file(tmp_path, customer(subscribed=False, consents=withdrawal)), "--type", "customers"
+    )
     assert accepted.code == 0, accepted.stderr
     assert marketing_state() is False
 
@@ -87,7 +93,9 @@ def test_an_older_record_in_the_row_does_not_outrank_the_ledgers_latest(tmp_path
     t = now_unix() - 2 * DAY
     import_shop(customers_file(tmp_path, customer(consents=[marketing(False, t)])), "--type", "customers")
     older_grant = [marketing(True, t - DAY)]
-    refused = import_shop(customers_file(tmp_path, customer(subscribed=True, consents=older_grant)), "--type", "customers")
+    refused = import_shop(
+        customers_file(tmp_path, customer(subscribed=True, consents=older_grant)), "--type", "customers"
+    )
     assert NO_PROOF in refused.stderr
 
 
@@ -96,7 +104,9 @@ def test_on_a_tie_the_withdrawal_wins_as_in_the_policy(tmp_path):
     tie = [marketing(True, t), marketing(False, t, source="import")]
     refused = import_shop(customers_file(tmp_path, customer(subscribed=True, consents=tie)), "--type", "customers")
     assert NO_PROOF in refused.stderr
-    assert import_shop(customers_file(tmp_path, customer(subscribed=False, consents=tie)), "--type", "customers").code == 0
+    assert (
+        import_shop(customers_file(tmp_path, customer(subscribed=False, consents=tie)), "--type", "customers").code == 0
+    )
     assert marketing_state() is False
 
 
@@ -177,12 +187,16 @@ records = st.lists(st.tuples(st.booleans(), st.integers(0, 3)), max_size=3)  # (
 def test_the_flag_is_accepted_exactly_when_the_policy_then_says_so(tmp_path, held, given_, claimed):
     cid = next(FRESH_IDS)  # the ledger is append-only: a new customer per example
     Customer.objects.create(id=cid, name="G", email="g@example.com")
-    record_consents([
-        ConsentChange(cid, "marketing", granted, dt.datetime.fromtimestamp(BASE + day * DAY, dt.UTC), "account")
-        for granted, day in held
-    ])
+    record_consents(
+        [
+            ConsentChange(cid, "marketing", granted, dt.datetime.fromtimestamp(BASE + day * DAY, dt.UTC), "account")
+            for granted, day in held
+        ]
+    )
     consents = [marketing(granted, BASE + day * DAY, source="import") for granted, day in given_]
-    run = import_shop(customers_file(tmp_path, customer(cid, subscribed=claimed, consents=consents)), "--type", "customers")
+    run = import_shop(
+        customers_file(tmp_path, customer(cid, subscribed=claimed, consents=consents)), "--type", "customers"
+    )
     if run.code == 0:
         assert (marketing_state(cid) is True) == claimed
     else:

@@ -40,12 +40,19 @@ def test_the_migration_fills_keys_and_history_for_existing_rows():
         Customer, Order = new.get_model("shop", "Customer"), new.get_model("shop", "Order")
         CustomerEmail = new.get_model("shop", "CustomerEmail")
         assert dict(Customer.objects.values_list("pk", "email_key")) == {
-            1: "élise.obj@example.com", 2: "bo@example.com", 3: "", 4: "",
+            1: "élise.obj@example.com",
+            2: "bo@example.com",
+            3: "",
+            4: "",
         }
         assert dict(Order.objects.values_list("pk", "email_key")) == {
-            10: "strasse@example.com", 11: "bo@example.com", 12: "",
+            10: "strasse@example.com",
+            11: "bo@example.com",
+            12: "",
         }
-        history = CustomerEmail.objects.order_by("customer_id").values_list("customer_id", "email", "email_key", "first_seen")
+        history = CustomerEmail.objects.order_by("customer_id").values_list(
+            "customer_id", "email", "email_key", "first_seen"
+        )
         assert [row[:3] for row in history] == [
             (1, "Élise.Obj@Example.com", "élise.obj@example.com"),
             (2, "BO@example.com", "bo@example.com"),

@@ -66,7 +66,9 @@ def test_every_consent_case_of_the_policy_is_there():
     }
     marketing = {
         pk: granted
-        for pk, granted in ConsentRecord.objects.filter(purpose="marketing").order_by("at").values_list("customer_id", "granted")
+        for pk, granted in ConsentRecord.objects.filter(purpose="marketing")
+        .order_by("at")
+        .values_list("customer_id", "granted")
     }
     assert marketing == {6: True, 7: False}
     erased = Customer.objects.get(pk=8)

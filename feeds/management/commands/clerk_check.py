@@ -25,23 +25,34 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="one JSON document on stdout, for machines")
         parser.add_argument("--sample", type=int, default=100, help="objects per feed to validate (default 100)")
         parser.add_argument(
-            "--outbox-warn-minutes", type=int, default=30,
+            "--outbox-warn-minutes",
+            type=int,
+            default=30,
             help="warn when a deletion has waited this long for Clerk (default 30)",
         )
         parser.add_argument(
-            "--outbox-fail-minutes", type=int, default=24 * 60,
+            "--outbox-fail-minutes",
+            type=int,
+            default=24 * 60,
             help="fail when a deletion has waited this long (default 1440)",
         )
         parser.add_argument(
-            "--import-max-age-hours", type=int, default=48,
+            "--import-max-age-hours",
+            type=int,
+            default=48,
             help="warn when a feed's newest complete import by Clerk is older (default 48)",
         )
         parser.add_argument(
-            "--sweep-max-age-hours", type=int, default=26,
+            "--sweep-max-age-hours",
+            type=int,
+            default=26,
             help="fail when the last GDPR reconciliation pass (gdpr_sweep) is older (default 26)",
         )
         parser.add_argument(
-            "--skip", action="append", default=[], choices=sorted(CHECKS),
+            "--skip",
+            action="append",
+            default=[],
+            choices=sorted(CHECKS),
             help="leave a check out (repeatable), e.g. --skip clerk_api on a host without egress",
         )
 

@@ -34,11 +34,16 @@ class Command(BaseCommand):
         parser.add_argument("--format", dest="fmt", choices=["json", "ndjson"], default="json")
         parser.add_argument("--language", default=None, help="one of CLERK_LANGUAGES, as the feed's language=")
         parser.add_argument(
-            "--modified-after", type=int, default=None, metavar="DAYS",
+            "--modified-after",
+            type=int,
+            default=None,
+            metavar="DAYS",
             help="only objects changed within DAYS days, as the feed's modified_after=",
         )
         parser.add_argument(
-            "--mode", type=lambda text: int(text, 8), default=DEFAULT_MODE,
+            "--mode",
+            type=lambda text: int(text, 8),
+            default=DEFAULT_MODE,
             help="file permissions, octal (default 600)",
         )
 
@@ -52,7 +57,9 @@ class Command(BaseCommand):
         params = FeedParams(modified_after=modified_after, language=language)
         bar = self._progress_bar(feed, params)
         try:
-            report = export_feed(feed, out=out, params=params, fmt=fmt, mode=mode, progress=bar.update_to if bar else None)
+            report = export_feed(
+                feed, out=out, params=params, fmt=fmt, mode=mode, progress=bar.update_to if bar else None
+            )
         except FeedError as exc:
             raise CommandError(exc.detail) from exc
         except Exception as exc:

@@ -31,36 +31,57 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--import-runs-days", type=int, default=_days(import_runs.DEFAULT_OLDER_THAN), metavar="N",
-            help="delete import runs older than N days "
-            f"(default %(default)s, at least {_days(import_runs.MIN_AGE)})",
+            "--import-runs-days",
+            type=int,
+            default=_days(import_runs.DEFAULT_OLDER_THAN),
+            metavar="N",
+            help=f"delete import runs older than N days (default %(default)s, at least {_days(import_runs.MIN_AGE)})",
         )
         parser.add_argument(
-            "--outbox-days", type=int, default=_days(outbox.DEFAULT_REDACT_AFTER), metavar="N",
+            "--outbox-days",
+            type=int,
+            default=_days(outbox.DEFAULT_REDACT_AFTER),
+            metavar="N",
             help="redact delivered/superseded deletions and delete their attempts after N days "
             f"(default %(default)s, at least {_days(outbox.MIN_AGE)})",
         )
         parser.add_argument(
-            "--outbox-delete-days", type=int, default=_days(outbox.DEFAULT_DELETE_AFTER), metavar="N",
+            "--outbox-delete-days",
+            type=int,
+            default=_days(outbox.DEFAULT_DELETE_AFTER),
+            metavar="N",
             help="delete settled deletions entirely after N days (default %(default)s, at least "
             "--outbox-days; 0 keeps them for ever)",
         )
         parser.add_argument(
-            "--batch-size", type=int, default=outbox.BATCH_SIZE, metavar="N",
+            "--batch-size",
+            type=int,
+            default=outbox.BATCH_SIZE,
+            metavar="N",
             help="rows per UPDATE/DELETE (default %(default)s)",
         )
         parser.add_argument("--dry-run", action="store_true", help="count what would change, change nothing")
 
     def handle(
-        self, *args, import_runs_days: int, outbox_days: int, outbox_delete_days: int,
-        batch_size: int, dry_run: bool, **options,
+        self,
+        *args,
+        import_runs_days: int,
+        outbox_days: int,
+        outbox_delete_days: int,
+        batch_size: int,
+        dry_run: bool,
+        **options,
     ):
         _at_least(
-            "--import-runs-days", import_runs_days, import_runs.MIN_AGE,
+            "--import-runs-days",
+            import_runs_days,
+            import_runs.MIN_AGE,
             "a walk with a page in the last day may still be running",
         )
         _at_least(
-            "--outbox-days", outbox_days, max(outbox.MIN_AGE, LONGEST_WALK),
+            "--outbox-days",
+            outbox_days,
+            max(outbox.MIN_AGE, LONGEST_WALK),
             "the feeds' cold seeks read the outbox's recent history (feeds.pagination.LONGEST_WALK)",
         )
         if outbox_delete_days < 0:

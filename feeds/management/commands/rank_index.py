@@ -35,14 +35,22 @@ class Command(BaseCommand):
                 continue
             drift = rank_index.count_drift(model)
             if not armed:
-                self.stdout.write(self.style.ERROR(f"{table}: counting triggers missing or disabled: run manage.py migrate"))
+                self.stdout.write(
+                    self.style.ERROR(f"{table}: counting triggers missing or disabled: run manage.py migrate")
+                )
                 status = max(status, 2 if rebuild else 1)
             if drift:
                 shown = ", ".join(f"bucket {d.bucket}: {d.counted} counted, {d.actual} rows" for d in drift[:5])
                 more = f" and {len(drift) - 5} more" if len(drift) > 5 else ""
-                self.stdout.write(self.style.ERROR(f"{table}: {len(drift)} bucket(s) drifted ({shown}{more}): run manage.py rank_index --rebuild"))
+                self.stdout.write(
+                    self.style.ERROR(
+                        f"{table}: {len(drift)} bucket(s) drifted ({shown}{more}): run manage.py rank_index --rebuild"
+                    )
+                )
                 status = max(status, 2 if rebuild else 1)
             elif armed:
-                self.stdout.write(self.style.SUCCESS(f"{table}: counts match the rows" + (" (recounted)" if rebuild else "")))
+                self.stdout.write(
+                    self.style.SUCCESS(f"{table}: counts match the rows" + (" (recounted)" if rebuild else ""))
+                )
         if status:
             raise SystemExit(status)

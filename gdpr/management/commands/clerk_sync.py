@@ -24,11 +24,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--loop", action="store_true", help="keep running as a worker")
         parser.add_argument(
-            "--interval", type=float, default=10.0,
+            "--interval",
+            type=float,
+            default=10.0,
             help="seconds to sleep when nothing is due (worker; default 10)",
         )
         parser.add_argument(
-            "--sweep-every", type=float, default=3600.0,
+            "--sweep-every",
+            type=float,
+            default=3600.0,
             help="seconds between reconciliation passes (gdpr_sweep) in the worker, which also runs one at start (0: never; default 3600)",
         )
 

@@ -99,6 +99,4 @@ class _StderrReporter:
 
 
 def _progress_bar(label: str, total: int | None):
-    return tqdm(
-        total=total, desc=label, unit="B", unit_scale=True, unit_divisor=1024, leave=False, file=sys.stderr
-    )
+    return tqdm(total=total, desc=label, unit="B", unit_scale=True, unit_divisor=1024, leave=False, file=sys.stderr)
