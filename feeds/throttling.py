@@ -1,8 +1,8 @@
 """Rate-limiting of failed feed requests, so the service cannot be used to hammer Clerk's API.
 
 Every request with a credential we have not seen costs a call to Clerk's token service. An
-address that keeps failing (401, or 503 while Clerk is down) is therefore refused with 429 for a
-while, *before* anything else is checked: no Basic check, no cache lookup, no call to Clerk.
+address that keeps failing (401, or a 503 that is not a Clerk outage: an outage is never the
+caller's fault) is therefore refused with 429 for a while, *before* anything else is checked: no Basic check, no cache lookup, no call to Clerk.
 
 Only failures count. An importer walking 1,000 pages with a good token never comes near the
 limit; a client guessing tokens or Basic passwords hits it after a handful of tries. The rate is

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -28,7 +29,7 @@ def mario():
         zip="20121",
         gender="m",
         age=41,
-        birth_date=timezone.now().date().replace(year=1985),
+        birth_date=dt.date(1985, 3, 14),  # a fixed date: any day's date, 29 February included, must work
     )
     ConsentRecordFactory(customer=c, evidence="Mario Rossi ticked the box at checkout")
     return c
