@@ -267,23 +267,25 @@ class SweepMark(models.Model):
 
 # --- what Clerk may hold -----------------------------------------------------------------------
 class ClerkHolding(models.Model):
-    """A customer or an order Clerk may hold: a feed handed it out, and no deletion of it has
-    been queued since. Written by the feeds (`gdpr.holdings.record_handed_out`), removed by
-    `gdpr.outbox.queue_deletions`."""
+    """A block of 64 consecutive ids of customers or orders, of which Clerk may hold those whose
+    bit is set: a feed handed them out, and no deletion of them has been queued since. Bit `i` of
+    `bits` (two's complement) stands for id `block * 64 + i`. Written by the feeds
+    (`gdpr.holdings.record_handed_out`), cleared by `gdpr.outbox.queue_deletions`."""
 
     object_type = models.CharField(_("object type"), max_length=16, choices=ObjectType.choices)
-    object_id = models.BigIntegerField(_("object id"))
-    since = models.DateTimeField(_("handed out since"))
+    block = models.BigIntegerField(_("block of 64 ids"))
+    bits = models.BigIntegerField(_("ids held in the block"))
+    since = models.DateTimeField(_("first handed out"))
 
     class Meta:
         verbose_name = _("Clerk holding")
         verbose_name_plural = _("Clerk holdings")
         constraints = [
-            models.UniqueConstraint(fields=["object_type", "object_id"], name="holding_object"),
+            models.UniqueConstraint(fields=["object_type", "block"], name="holding_block"),
             models.CheckConstraint(
-                condition=models.Q(object_type__in=["customers", "orders"]), name="holding_personal_type"
+                condition=models.Q(object_type__in=["customers", "orders"]), name="holding_block_personal_type"
             ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.object_type} {self.object_id}"
+        return f"{self.object_type} {self.block * 64}–{self.block * 64 + 63}"

@@ -10,8 +10,8 @@ from unittest import mock
 
 import orjson
 import pytest
-from django.apps import apps
 from django.db import DatabaseError, connection
+from django.db.migrations.executor import MigrationExecutor
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -48,7 +48,7 @@ def hand_out(*names, now=None):
 
 
 def held(object_type):
-    return sorted(ClerkHolding.objects.filter(object_type=object_type).values_list("object_id", flat=True))
+    return holdings.held_ids(object_type=object_type, after=None, size=10**9)
 
 
 def queued(object_type, reason=Reason.LEFT_FEED):
@@ -232,8 +232,9 @@ def test_the_sweep_walks_the_holdings_in_batches_at_a_fixed_cost(settings):
 
 # Savepoints aside (the test runs in a transaction): the superseded deletions 1; per batch of
 # held customers: read the held ids, the admitted ones, lock the pending deletions, insert the
-# new ones, unhold = 5, three batches; per type an empty read ends the walk 2; the mark 2.
-SWEEP_QUERIES = 1 + 3 * 5 + 2 + 2
+# new ones, unhold (clear the bits, drop the emptied blocks) = 6, three batches; per type an
+# empty read ends the walk 2; the mark 2.
+SWEEP_QUERIES = 1 + 3 * 6 + 2 + 2
 
 
 def test_bad_inputs_are_refused(settings):
@@ -247,14 +248,35 @@ def test_bad_inputs_are_refused(settings):
     assert not SweepMark.objects.exists()
 
 
-def test_the_upgrade_seeds_every_customer_and_order():
-    seed = __import__("gdpr.migrations.0004_clerk_holdings", fromlist=["seed_holdings"]).seed_holdings
-    customers = CustomerFactory.create_batch(2)
-    order = OrderFactory(customer=customers[0])
-    ClerkHolding.objects.all().delete()
-    seed(apps, types.SimpleNamespace(connection=connection))
+@pytest.mark.django_db(transaction=True)
+def test_the_upgrade_holds_every_customer_and_order():
+    """0004 seeds a row per customer and order; 0005 turns them into blocks, losing none."""
+    executor = MigrationExecutor(connection)
+    executor.migrate([("gdpr", "0003_consent_ledger_append_only_trigger")])
+    customers = CustomerFactory.create_batch(3)
+    orders = [OrderFactory(customer=customers[0]) for _ in range(2)]
+    # Ids across blocks, and bit 63 (the sign bit of a block's mask).
+    customers += [CustomerFactory(pk=pk) for pk in (63, 64, 127, 64 * 1000 + 5)]
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
     assert held("customers") == sorted(c.pk for c in customers)
-    assert held("orders") == [order.pk]
+    assert held("orders") == sorted(o.pk for o in orders)
+
+
+def test_blocks_keep_every_bit_through_record_and_forget():
+    ids = [1, 62, 63, 64, 127, 128, 10_000, 10_047]
+    holdings.record_handed_out(object_type="orders", ids=ids)
+    holdings.record_handed_out(object_type="orders", ids=ids[:3])  # already held: unchanged
+    assert held("orders") == ids
+    assert ClerkHolding.objects.count() == 4  # blocks 0, 1, 2 and 156
+    holdings.forget_held(object_type="orders", ids=[63, 128, 10_000, 10_047, 99])
+    assert held("orders") == [1, 62, 64, 127]
+    assert ClerkHolding.objects.count() == 2  # emptied blocks are dropped
+    assert holdings.held_ids(object_type="orders", after=62, size=2) == [64, 127]
+    assert holdings.held_ids(object_type="orders", after=1, size=1) == [62]
+    assert holdings.is_held(object_type="orders", object_id=127)
+    assert not holdings.is_held(object_type="orders", object_id=63)
+    assert held("customers") == []
 
 
 def test_the_worker_sweeps_at_start(settings, fake_clerk):

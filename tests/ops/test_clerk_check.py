@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -110,7 +111,9 @@ def test_a_healthy_deployment_exits_0_and_says_what_it_checked(healthy):
     }
     assert "answered" in checks["clerk_api"]["message"]
     assert checks["feed:products"]["message"] == "first 3 object(s) valid"
-    assert checks["imports"]["details"] == ["products last fetched by Clerk 0 s ago, 3 objects"]
+    # The walk ended a moment ago: 0 s, or more on a busy machine.
+    [detail] = checks["imports"]["details"]
+    assert re.fullmatch(r"products last fetched by Clerk \d+ s ago, 3 objects", detail), detail
     assert orjson.loads(output)["exit_status"] == 0
 
 
