@@ -216,6 +216,11 @@ class CustomerAdminPart:
     permissions: Mapping[str, str] = field(default_factory=dict)  # action permission -> "app.codename"
     queryset: Callable[[QuerySet], QuerySet] | None = None  # annotates the list's and the page's query
 
+    def __post_init__(self) -> None:
+        unmapped = {p for a in self.actions for p in getattr(a, "allowed_permissions", ())} - set(self.permissions)
+        if unmapped:
+            raise ValueError(f"no Django permission given for the action permissions {sorted(unmapped)}")
+
     def allows(self, request, action: Callable[..., Any]) -> bool:
         return all(request.user.has_perm(self.permissions[p]) for p in getattr(action, "allowed_permissions", ()))
 

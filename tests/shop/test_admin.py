@@ -178,9 +178,13 @@ def test_a_part_adds_a_panel_an_inline_and_an_action_to_the_customer_page(admin,
     page = admin.get(reverse("admin:shop_customer_change", args=[order.customer_id])).content.decode()
     assert "Loyalty tier" in page and "gold" in page and 'id="orders-group"' in page
     response = admin.post(
-        reverse("admin:shop_customer_changelist"), {"action": "send_gift", "_selected_action": [order.customer_id]}
+        reverse("admin:shop_customer_changelist"),
+        {"action": "send_gift", "_selected_action": [order.customer_id]},
+        follow=True,
     )
-    assert response.status_code == 302
+    assert [str(m) for m in response.context["messages"]] == ["gifts for 1"]
+    with pytest.raises(ValueError, match="gift"):
+        CustomerAdminPart(actions=(send_gift,))
 
 
 def test_editing_a_page_moves_its_updated_at(admin):
