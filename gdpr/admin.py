@@ -1,16 +1,12 @@
 """Consent management in Django admin, for shop admins who are not developers.
 
-* Customers: consent state per purpose, "in Clerk feed" and why (computed by the policy in the
-  list's one query), filters, search, the ledger history read-only; actions to record a grant
-  or a withdrawal (with evidence, through a form page), export the consent evidence as CSV,
-  and erase a person (after a confirmation page). Customer data itself comes from the shop and
-  is read-only here; nothing here deletes a customer (erasure is the way).
+* `CONSENT_PART`, added to the shop's customer admin in `GdprConfig.ready`: consent states, "in
+  Clerk feed" and why, filters, the ledger history; actions grant, withdraw, export CSV, erase.
 * Consent records: read-only list, export. Nobody may change or delete a record here.
 * Clerk deletions (the outbox) and erasures: read-only lists with filters; failed deliveries
   can be retried.
 
-Permissions: recording consent needs "add consent record", erasing needs "add erasure",
-retrying deliveries needs "change Clerk deletion".
+Permissions: consent needs "add consent record", erasing "add erasure", retrying "change Clerk deletion".
 """
 
 from __future__ import annotations
@@ -33,6 +29,7 @@ from gdpr.export import consent_rows, csv_lines
 from gdpr.ledger import ConsentChange, record_consents
 from gdpr.models import ClerkDeletion, ConsentRecord, DeliveryAttempt, Erasure, Purpose, Source, Status
 from gdpr.policy import reason_label, with_consent_state, with_eligibility
+from shop.admin import CustomerAdminPart
 from shop.models import Customer
 
 CONSENT_STATES = {True: _("granted"), False: _("withdrawn"), None: _("no record")}
@@ -174,187 +171,145 @@ class ConsentRecordInline(admin.TabularInline):
         return False
 
 
-# --- customers ---------------------------------------------------------------------------------
-@admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
-    list_display = [
-        "id",
-        "name",
-        "email",
-        "sharing_state",
-        "marketing_state",
-        "in_clerk_feed",
-        "eligibility",
-        "registered_at",
-        "updated_at",
-    ]
-    list_display_links = ["id", "name"]
-    list_filter = [
-        InFeedFilter,
-        SharingConsentFilter,
-        MarketingConsentFilter,
-        RecentFilter,
-        ErasedFilter,
-        "registered_at",
-    ]
-    search_fields = ["email", "name"]
-    list_per_page = 50
-    show_full_result_count = False  # the count of a million-row filtered list is a full scan
-    inlines = [ConsentRecordInline]
-    actions = ["record_grant", "record_withdrawal", "export_consent_csv", "erase_selected"]
-    fieldsets = [
-        (None, {"fields": ["id", "name", "email", "zip", "gender", "birth_date", "age", "is_b2b"]}),
-        (_("Contract"), {"fields": ["registered_at", "terms_accepted_at"]}),
-        (
-            _("Clerk feed"),
-            {"fields": ["sharing_state", "marketing_state", "in_clerk_feed", "eligibility", "updated_at", "erased_at"]},
-        ),
-    ]
+# --- the consent part of the shop's customer admin ----------------------------------------------
+@admin.display(description=_("sharing with Clerk"), ordering="sharing_consent")
+def sharing_state(obj):
+    return CONSENT_STATES[obj.sharing_consent]
 
-    def get_queryset(self, request):
-        return with_eligibility(super().get_queryset(request))
 
-    # Customer data is the shop's (imports overwrite it) and customers are never deleted here.
-    def has_add_permission(self, request):
-        return False
+@admin.display(description=_("marketing"), ordering="marketing_consent")
+def marketing_state(obj):
+    return CONSENT_STATES[obj.marketing_consent]
 
-    def has_change_permission(self, request, obj=None):
-        return False
 
-    def has_delete_permission(self, request, obj=None):
-        return False
+@admin.display(description=_("in Clerk feed"), boolean=True, ordering="in_feed")
+def in_clerk_feed(obj):
+    return bool(obj.in_feed)
 
-    def has_record_consent_permission(self, request):
-        return request.user.has_perm("gdpr.add_consentrecord")
 
-    def has_export_consent_permission(self, request):
-        return request.user.has_perm("gdpr.view_consentrecord")
+@admin.display(description=_("why"), ordering="eligibility_code")
+def eligibility(obj):
+    return reason_label(obj.eligibility_code)
 
-    def has_erase_permission(self, request):
-        return request.user.has_perm("gdpr.add_erasure")
 
-    def get_readonly_fields(self, request, obj=None):
-        return [f for fields in (fs[1]["fields"] for fs in self.fieldsets) for f in fields]
+@admin.action(description=_("Record a consent grant (with evidence)"), permissions=["record_consent"])
+def record_grant(modeladmin, request, queryset):
+    return _record(modeladmin, request, queryset, granted=True)
 
-    # --- columns (all read from the list query's annotations) ---
-    @admin.display(description=_("sharing with Clerk"), ordering="sharing_consent")
-    def sharing_state(self, obj):
-        return CONSENT_STATES[obj.sharing_consent]
 
-    @admin.display(description=_("marketing"), ordering="marketing_consent")
-    def marketing_state(self, obj):
-        return CONSENT_STATES[obj.marketing_consent]
+@admin.action(description=_("Record a consent withdrawal (with evidence)"), permissions=["record_consent"])
+def record_withdrawal(modeladmin, request, queryset):
+    return _record(modeladmin, request, queryset, granted=False)
 
-    @admin.display(description=_("in Clerk feed"), boolean=True, ordering="in_feed")
-    def in_clerk_feed(self, obj):
-        return bool(obj.in_feed)
 
-    @admin.display(description=_("why"), ordering="eligibility_code")
-    def eligibility(self, obj):
-        return reason_label(obj.eligibility_code)
-
-    # --- actions ---
-    @admin.action(description=_("Record a consent grant (with evidence)"), permissions=["record_consent"])
-    def record_grant(self, request, queryset):
-        return self._record(request, queryset, granted=True)
-
-    @admin.action(description=_("Record a consent withdrawal (with evidence)"), permissions=["record_consent"])
-    def record_withdrawal(self, request, queryset):
-        return self._record(request, queryset, granted=False)
-
-    def _record(self, request, queryset, *, granted: bool):
-        action = "record_grant" if granted else "record_withdrawal"
-        live = queryset.filter(erased_at__isnull=True)
-        skipped = queryset.count() - live.count()
-        if "apply" in request.POST:
-            form = ConsentChangeForm(request.POST)
-            if form.is_valid():
-                data = form.cleaned_data
-                changes = [
-                    ConsentChange(pk, data["purpose"], granted, data["at"], data["source"], data["evidence"])
-                    for pk in live.order_by("pk").values_list("pk", flat=True)
-                ]
-                try:
-                    record_consents(changes, recorded_by=request.user)
-                except ValidationError as exc:
-                    form.add_error(None, exc)
-                else:
-                    message = (
-                        ngettext(
-                            "Recorded a grant for %(count)d customer.",
-                            "Recorded a grant for %(count)d customers.",
-                            len(changes),
-                        )
-                        if granted
-                        else ngettext(
-                            "Recorded a withdrawal for %(count)d customer.",
-                            "Recorded a withdrawal for %(count)d customers.",
-                            len(changes),
-                        )
-                    )
-                    self.message_user(request, message % {"count": len(changes)}, messages.SUCCESS)
-                    outranked = _outranked(changes, purpose=data["purpose"], granted=granted)
-                    if outranked:
-                        self.message_user(request, _outranked_message(outranked), messages.WARNING)
-                    if skipped:
-                        self.message_user(request, _skipped_message(skipped), messages.WARNING)
-                    return None
-        else:
-            form = ConsentChangeForm()
-        title = _("Record a consent grant") if granted else _("Record a consent withdrawal")
-        return _action_page(
-            self,
-            request,
-            live,
-            template="admin/gdpr/consent_change.html",
-            title=title,
-            form=form,
-            action=action,
-            extra={"granted": granted, "skipped": skipped},
-        )
-
-    @admin.action(description=_("Export consent evidence (CSV)"), permissions=["export_consent"])
-    def export_consent_csv(self, request, queryset):
-        records = ConsentRecord.objects.filter(customer__in=queryset.values("pk"))
-        return _csv_response(records)
-
-    @admin.action(description=_("Erase the selected people (right to erasure)"), permissions=["erase"])
-    def erase_selected(self, request, queryset):
-        targets = queryset.filter(erased_at__isnull=True)
-        if "confirm" in request.POST:
-            form = ErasureForm(request.POST)
-            if form.is_valid():
-                erased = 0
-                for pk in targets.order_by("pk").values_list("pk", flat=True):
-                    try:
-                        erase_person(
-                            customer_id=pk, requested_by=request.user, reference=form.cleaned_data["reference"]
-                        )
-                    except NothingToErase:
-                        continue
-                    erased += 1
-                self.message_user(
-                    request,
+def _record(modeladmin, request, queryset, *, granted: bool):
+    action = "record_grant" if granted else "record_withdrawal"
+    live = queryset.filter(erased_at__isnull=True)
+    skipped = queryset.count() - live.count()
+    if "apply" in request.POST:
+        form = ConsentChangeForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            changes = [
+                ConsentChange(pk, data["purpose"], granted, data["at"], data["source"], data["evidence"])
+                for pk in live.order_by("pk").values_list("pk", flat=True)
+            ]
+            try:
+                record_consents(changes, recorded_by=request.user)
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                message = (
                     ngettext(
-                        "Erased %(count)d person; their deletion at Clerk is queued.",
-                        "Erased %(count)d people; their deletion at Clerk is queued.",
-                        erased,
+                        "Recorded a grant for %(count)d customer.",
+                        "Recorded a grant for %(count)d customers.",
+                        len(changes),
                     )
-                    % {"count": erased},
-                    messages.SUCCESS,
+                    if granted
+                    else ngettext(
+                        "Recorded a withdrawal for %(count)d customer.",
+                        "Recorded a withdrawal for %(count)d customers.",
+                        len(changes),
+                    )
                 )
+                modeladmin.message_user(request, message % {"count": len(changes)}, messages.SUCCESS)
+                outranked = _outranked(changes, purpose=data["purpose"], granted=granted)
+                if outranked:
+                    modeladmin.message_user(request, _outranked_message(outranked), messages.WARNING)
+                if skipped:
+                    modeladmin.message_user(request, _skipped_message(skipped), messages.WARNING)
                 return None
-        else:
-            form = ErasureForm()
-        return _action_page(
-            self,
-            request,
-            targets,
-            template="admin/gdpr/erase_confirmation.html",
-            title=_("Erase people (right to erasure)"),
-            form=form,
-            action="erase_selected",
-        )
+    else:
+        form = ConsentChangeForm()
+    title = _("Record a consent grant") if granted else _("Record a consent withdrawal")
+    return _action_page(
+        modeladmin,
+        request,
+        live,
+        template="admin/gdpr/consent_change.html",
+        title=title,
+        form=form,
+        action=action,
+        extra={"granted": granted, "skipped": skipped},
+    )
+
+
+@admin.action(description=_("Export consent evidence (CSV)"), permissions=["export_consent"])
+def export_consent_csv(modeladmin, request, queryset):
+    records = ConsentRecord.objects.filter(customer__in=queryset.values("pk"))
+    return _csv_response(records)
+
+
+@admin.action(description=_("Erase the selected people (right to erasure)"), permissions=["erase"])
+def erase_selected(modeladmin, request, queryset):
+    targets = queryset.filter(erased_at__isnull=True)
+    if "confirm" in request.POST:
+        form = ErasureForm(request.POST)
+        if form.is_valid():
+            erased = 0
+            for pk in targets.order_by("pk").values_list("pk", flat=True):
+                try:
+                    erase_person(customer_id=pk, requested_by=request.user, reference=form.cleaned_data["reference"])
+                except NothingToErase:
+                    continue
+                erased += 1
+            modeladmin.message_user(
+                request,
+                ngettext(
+                    "Erased %(count)d person; their deletion at Clerk is queued.",
+                    "Erased %(count)d people; their deletion at Clerk is queued.",
+                    erased,
+                )
+                % {"count": erased},
+                messages.SUCCESS,
+            )
+            return None
+    else:
+        form = ErasureForm()
+    return _action_page(
+        modeladmin,
+        request,
+        targets,
+        template="admin/gdpr/erase_confirmation.html",
+        title=_("Erase people (right to erasure)"),
+        form=form,
+        action="erase_selected",
+    )
+
+
+CONSENT_PART = CustomerAdminPart(
+    columns=(sharing_state, marketing_state, in_clerk_feed, eligibility),
+    list_filter=(InFeedFilter, SharingConsentFilter, MarketingConsentFilter, RecentFilter, ErasedFilter),
+    feed_fields=(sharing_state, marketing_state, in_clerk_feed, eligibility),
+    inlines=(ConsentRecordInline,),
+    actions=(record_grant, record_withdrawal, export_consent_csv, erase_selected),
+    permissions={
+        "record_consent": "gdpr.add_consentrecord",
+        "export_consent": "gdpr.view_consentrecord",
+        "erase": "gdpr.add_erasure",
+    },
+    queryset=with_eligibility,
+)
 
 
 def _outranked(changes, *, purpose: str, granted: bool) -> int:

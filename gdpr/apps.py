@@ -8,5 +8,13 @@ class GdprConfig(AppConfig):
 
     def ready(self) -> None:
         from gdpr import checks, receivers  # noqa: F401 - checks register on import
+        from gdpr.admin import CONSENT_PART
+        from gdpr.importing import LedgerForImport
+        from shop.admin import CustomerAdmin
+        from shop.consent_hook import register_consent_ledger
 
         receivers.connect()
+        # The one hook through which consent handling plugs into the shop's import and demo.
+        register_consent_ledger(LedgerForImport)
+        # The one extension point through which consent management joins the customer admin.
+        CustomerAdmin.add_part(CONSENT_PART)

@@ -1,26 +1,10 @@
-"""The consent ledger's part of the shop import (`shop.importing` cannot import gdpr).
+"""The consent ledger's side of the shop import and demo: the hook `shop.consent_hook` calls.
 
-`LedgerForImport` is what `manage.py import_shop` and `manage.py seed_demo` hand to the import
-service (`shop.importing.ConsentLedger`):
-
-* `check` applies the ledger's rules to one imported consent entry (known purpose and source,
-  not in the future), so a bad entry rejects its customer row instead of failing a batch;
-* `guard_customers` / `guard_orders` wrap each batch of customers or orders in
-  `gdpr.membership.track_feed_changes`, so an import that takes a customer or an order out of
-  the feeds queues its Clerk deletion, and one that brings a customer or an order in moves its
-  `updated_at` to the import time, in the same transaction. The importer tells the tracker (`keep_times`) which objects it wrote with a
-  time of its own (the shop's): those keep it;
-* `append` adds the consents the ledger does not hold yet, through `gdpr.ledger.record_consents`
-  (so a time ahead of ours is stored as the recording time, `gdpr.ledger.capped_at`).
-  Idempotent: a record with the same customer, purpose, granted, time and source is never added
-  twice (the evidence of an existing record cannot change: the ledger is append-only); a record
-  capped at its recording stands for the entry it was capped from. It returns the customers
-  whose consent state (the latest record per purpose, `gdpr.policy`) changed; the importer gives
-  them the file's `updated_at` or the import time, and the orders of customers whose sharing
-  consent changed get a new `updated_at` here (their eligibility follows it);
-* `marketing_after` says what a customer's latest marketing record will be once `append` has
-  added the row's consents (the same records, the same order as `gdpr.policy.latest_consent`),
-  for the check of a customer's `subscribed`.
+`LedgerForImport` implements `shop.import_types.ConsentLedger` over the ledger
+(`gdpr.ledger.record_consents`), the feed tracker (`gdpr.membership.track_feed_changes`) and
+erasure (`gdpr.erasure.erase_person`); `GdprConfig.ready` registers it. `append` is idempotent
+(a record is never added twice) and returns the customers whose consent state changed.
+How and why: docs/gdpr.md, "The import hook".
 """
 
 from __future__ import annotations
@@ -33,6 +17,7 @@ from contextlib import AbstractContextManager
 from django.utils import timezone
 
 from gdpr.batching import chunked
+from gdpr.erasure import erase_person
 from gdpr.ledger import MAX_CLOCK_SKEW, ConsentChange, capped_at, record_consents
 from gdpr.membership import CHUNK, track_feed_changes
 from gdpr.models import ConsentRecord, Purpose, Reason, Source
@@ -92,6 +77,9 @@ class LedgerForImport:
             if consent.purpose == Purpose.MARKETING:
                 note(customer_id, capped_at(consent.at, now), consent.granted)  # as `append` stores it
         return {cid: (not latest[cid][1] if cid in latest else None) for cid in customer_ids}
+
+    def erase(self, customer_id: int, *, reference: str) -> None:
+        erase_person(customer_id=customer_id, reference=reference)
 
     def append(self, consents: Sequence[tuple[int, ConsentData]]) -> set[int]:
         customer_ids = sorted({customer_id for customer_id, _ in consents})

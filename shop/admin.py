@@ -1,28 +1,29 @@
-"""Django admin for the shop's catalogue, pages and orders.
+"""Django admin for the shop's catalogue, pages, orders and customers.
 
-Customers are not registered here: their admin shows consent state and the GDPR policy, so it
-lives in `gdpr/admin.py` (shop must not import gdpr).
-
-`updated_at` is the feed-relevant change time Clerk's incremental imports read, so an edit made
-here moves it to now (`FeedObjectAdmin.save_related`): when the form or any inline changed
-(a category membership, an order line), not on a save that changed nothing. Moving a category
-to another parent also moves the `updated_at` of the old and the new parent, whose feed objects
-list their subcategories. Lists never count a million rows (`show_full_result_count = False`).
-
-An erased order, and any order of an erased customer, is read-only: nothing may type an erased
-person's data back (a POST is refused). No order can be given to an erased customer.
+An edit here moves the object's `updated_at` (and moving a category moves both parents); an
+erased order, or an order of an erased customer, is read-only. Customers are read-only (their
+data is the shop's); other apps add columns, filters, fields, panels, inlines and actions to
+their admin through one extension point: `CustomerAdmin.add_part(CustomerAdminPart(...))`
+(gdpr's consent part, registered in `GdprConfig.ready`). Details: docs/import.md, "Admin".
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.options import IS_POPUP_VAR, InlineModelAdmin
+from django.contrib.admin.utils import flatten_fieldsets
 from django.db import models
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
-from shop.models import Category, Order, OrderLine, Page, Product, ProductCategory
+from shop.models import Category, Customer, Order, OrderLine, Page, Product, ProductCategory
 
 
 class FeedObjectAdmin(admin.ModelAdmin):
@@ -197,3 +198,102 @@ class OrderAdmin(FeedObjectAdmin):
     @admin.display(description=_("buyer"))
     def buyer(self, obj: Order) -> str:
         return _("customer") if obj.customer_id is not None else _("guest")
+
+
+# --- customers ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CustomerAdminPart:
+    """What one app adds to the customer admin. Columns and fields are callables taking a
+    customer (`@admin.display`); actions are admin actions `(modeladmin, request, queryset)`
+    whose `@admin.action(permissions=[name])` names are mapped to Django permissions here."""
+
+    columns: Sequence[Callable[[Customer], Any]] = ()  # list columns, after id, name and email
+    list_filter: Sequence[Any] = ()  # before the shop's own filters
+    feed_fields: Sequence[Callable[[Customer], Any]] = ()  # first in the change page's "Clerk feed"
+    fieldsets: Sequence[tuple[Any, dict[str, Any]]] = ()  # more panels, after the shop's
+    inlines: Sequence[type[InlineModelAdmin]] = ()  # after the shop's (none)
+    actions: Sequence[Callable[..., Any]] = ()
+    permissions: Mapping[str, str] = field(default_factory=dict)  # action permission -> "app.codename"
+    queryset: Callable[[QuerySet], QuerySet] | None = None  # annotates the list's and the page's query
+
+    def __post_init__(self) -> None:
+        unmapped = {p for a in self.actions for p in getattr(a, "allowed_permissions", ())} - set(self.permissions)
+        if unmapped:
+            raise ValueError(f"no Django permission given for the action permissions {sorted(unmapped)}")
+
+    def allows(self, request, action: Callable[..., Any]) -> bool:
+        return all(request.user.has_perm(self.permissions[p]) for p in getattr(action, "allowed_permissions", ()))
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    """Read-only: customer data is the shop's (imports overwrite it), and customers are never
+    deleted here. Other apps' parts (`add_part`) are read at every request."""
+
+    parts: ClassVar[list[CustomerAdminPart]] = []
+    contact_columns = ("id", "name", "email")
+    time_columns = ("registered_at", "updated_at")
+    list_display = (*contact_columns, *time_columns)
+    list_display_links = ("id", "name")
+    list_filter = ("registered_at",)
+    search_fields = ("email", "name")
+    list_per_page = 50
+    show_full_result_count = False  # the count of a million-row filtered list is a full scan
+    fieldsets = (
+        (None, {"fields": ("id", "name", "email", "zip", "gender", "birth_date", "age", "is_b2b")}),
+        (_("Contract"), {"fields": ("registered_at", "terms_accepted_at")}),
+        (_("Clerk feed"), {"fields": ("updated_at", "erased_at")}),
+    )
+
+    @classmethod
+    def add_part(cls, part: CustomerAdminPart) -> None:
+        """The extension point: `part` joins every customer list and page from now on."""
+        if part not in cls.parts:
+            cls.parts.append(part)
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        for part in self.parts:
+            if part.queryset is not None:
+                queryset = part.queryset(queryset)
+        return queryset
+
+    def get_list_display(self, request):
+        added = [column for part in self.parts for column in part.columns]
+        return [*self.contact_columns, *added, *self.time_columns]
+
+    def get_list_filter(self, request):
+        return [*(f for part in self.parts for f in part.list_filter), *self.list_filter]
+
+    def get_fieldsets(self, request, obj=None):
+        main, contract, (feed_title, feed) = self.fieldsets
+        feed_fields = [*(f for part in self.parts for f in part.feed_fields), *feed["fields"]]
+        panels = [fieldset for part in self.parts for fieldset in part.fieldsets]
+        return [main, contract, (feed_title, {**feed, "fields": feed_fields}), *panels]
+
+    def get_readonly_fields(self, request, obj=None):
+        return flatten_fieldsets(self.get_fieldsets(request, obj))
+
+    def get_inlines(self, request, obj):
+        return [*self.inlines, *(inline for part in self.parts for inline in part.inlines)]
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if IS_POPUP_VAR in request.GET:
+            return actions
+        for part in self.parts:
+            for func in part.actions:
+                if part.allows(request, func):
+                    name = func.__name__
+                    description = getattr(func, "short_description", capfirst(name.replace("_", " ")))
+                    actions[name] = (func, name, description)
+        return actions
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

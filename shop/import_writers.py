@@ -1,22 +1,11 @@
-"""Writing one type of imported object: compare with the stored rows, then upsert (`shop.importing`).
+"""Writing one type of imported object: compare with the stored rows, then upsert.
 
-One writer per type says which model and columns it writes, what else the feeds show of an
-object (its relation: category membership, subcategories, order lines) and how to read that back,
-what refuses an object once its stored row is known (unknown customers), and which objects stay
-erased (an erased customer or order, an order of an erased customer: nothing of the row is
-written, not even its dates, and the import reports it and counts it as kept erased). The
-base class does the batch: read the stored rows of the batch's ids and their fingerprints (a
-canonical form of what the feeds show), sort the objects into created, updated and unchanged,
-upsert the created and updated ones in one statement (`shop.bulk`), rewrite the relations that
-changed, all in one transaction.
-
-An object whose fingerprint is unchanged is not written, whatever `updated_at` the file gives:
-its stored time may have moved here since (a consent recorded, a feed entry), and the file's
-older time would hide that from incremental imports. A changed object gets the file's
-`updated_at` (the shop's own time) or the batch's time. Customers and orders are written inside
-the ledger's guards (`ConsentLedger.guard_customers` / `guard_orders`), which queue Clerk
-deletions for what left the feeds and move what entered them to the batch's time, except the
-objects the batch wrote itself.
+`WRITERS[type]` is the writer class of each type (`shop.importing` drives them): per batch it
+reads the stored rows and their fingerprints (a canonical form of what the feeds show), sorts
+objects into created, updated, unchanged and kept erased, upserts the created and updated ones
+in one statement (`shop.bulk`) and rewrites the relations that changed, in one transaction.
+An unchanged object keeps its `updated_at`. Customers and orders are written inside the
+ledger's guards (`ConsentLedger.guard_customers` / `guard_orders`). Why: docs/import.md.
 """
 
 from __future__ import annotations
@@ -26,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import orjson
 from django.db import DatabaseError, transaction
@@ -34,30 +23,10 @@ from django.db.models import Model
 from django.utils import timezone
 
 from shop.bulk import fetch_grouped, fetch_rows, insert_rows, upsert_rows
+from shop.import_types import ConsentLedger, FeedGuard, Reporter, TypeCounts
 from shop.importfile import Outline
 from shop.models import Category, Customer, Order, OrderLine, Page, Product, ProductCategory, email_key, record_emails
 from shop.validation import CleanObject, OrderLineData, Problem, subscribed_problem
-
-if TYPE_CHECKING:
-    from shop.importing import ConsentLedger, FeedGuard, Reporter
-
-
-@dataclass
-class TypeCounts:
-    """What happened to the objects of one type."""
-
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    rejected: int = 0
-    kept_erased: int = 0  # rows of erased people: not written, not rejected either
-
-    def add(self, other: TypeCounts) -> None:
-        self.created += other.created
-        self.updated += other.updated
-        self.unchanged += other.unchanged
-        self.rejected += other.rejected
-        self.kept_erased += other.kept_erased
 
 
 def _canonical_json(value: Any) -> bytes:

@@ -13,7 +13,7 @@ from django.utils import timezone, translation
 
 from shop.models import Category, Order, OrderLine, Page, Product, ProductCategory
 from tests.conftest import HTTPSClient
-from tests.factories import CategoryFactory, OrderFactory, PageFactory, ProductFactory
+from tests.factories import CategoryFactory, CustomerFactory, OrderFactory, PageFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -123,12 +123,68 @@ def test_every_changelist_and_search_answers(admin):
         assert len(response.context["cl"].result_list) == 1, model
 
 
-def test_customers_are_left_to_the_gdpr_admin():
+def test_customers_are_registered_by_shop_with_gdpr_adding_its_consent_part():
     from django.contrib import admin as django_admin
 
+    from gdpr.admin import CONSENT_PART
     from shop.models import Customer
 
-    assert type(django_admin.site._registry[Customer]).__module__ == "gdpr.admin"
+    customer_admin = django_admin.site._registry[Customer]
+    assert type(customer_admin).__module__ == "shop.admin"
+    assert type(customer_admin).parts == [CONSENT_PART]
+
+
+def test_without_parts_the_customer_admin_is_the_shop_s_alone(admin, monkeypatch):
+    from shop.admin import CustomerAdmin
+
+    monkeypatch.setattr(CustomerAdmin, "parts", [])
+    customer = CustomerFactory(name="Anna")
+    listing = admin.get(reverse("admin:shop_customer_changelist"))
+    assert listing.status_code == 200 and "Anna" in listing.content.decode()
+    assert "field-in_clerk_feed" not in listing.content.decode()
+    assert not listing.context["cl"].model_admin.get_actions(listing.wsgi_request)
+    page = admin.get(reverse("admin:shop_customer_change", args=[customer.pk]))
+    assert page.status_code == 200 and "field-erased_at" in page.content.decode()
+    assert "consent history" not in page.content.decode()
+
+
+def test_a_part_adds_a_panel_an_inline_and_an_action_to_the_customer_page(admin, monkeypatch):
+    from django.contrib import admin as django_admin
+
+    from shop.admin import CustomerAdmin, CustomerAdminPart
+
+    @django_admin.display(description="Loyalty tier")
+    def tier(obj):
+        return "gold"
+
+    @django_admin.action(description="Send a gift", permissions=["gift"])
+    def send_gift(modeladmin, request, queryset):
+        modeladmin.message_user(request, f"gifts for {queryset.count()}")
+
+    class OrderInline(django_admin.TabularInline):
+        model = Order
+        fields = ("id", "placed_at")
+        readonly_fields = fields
+        extra = 0
+
+    part = CustomerAdminPart(
+        fieldsets=(("Loyalty", {"fields": (tier,)}),),
+        inlines=(OrderInline,),
+        actions=(send_gift,),
+        permissions={"gift": "shop.view_order"},
+    )
+    monkeypatch.setattr(CustomerAdmin, "parts", [*CustomerAdmin.parts, part])
+    order = OrderFactory()
+    page = admin.get(reverse("admin:shop_customer_change", args=[order.customer_id])).content.decode()
+    assert "Loyalty tier" in page and "gold" in page and 'id="orders-group"' in page
+    response = admin.post(
+        reverse("admin:shop_customer_changelist"),
+        {"action": "send_gift", "_selected_action": [order.customer_id]},
+        follow=True,
+    )
+    assert [str(m) for m in response.context["messages"]] == ["gifts for 1"]
+    with pytest.raises(ValueError, match="gift"):
+        CustomerAdminPart(actions=(send_gift,))
 
 
 def test_editing_a_page_moves_its_updated_at(admin):

@@ -1,8 +1,8 @@
 """`manage.py seed_demo`: fill the database with the demo shop (`shop.demo`).
 
 The demo goes through the same path as real data: the shop import service with the consent
-ledger (`gdpr.importing`), then `gdpr.erasure.erase_person` for the customer the demo erases.
-That is why the command lives in the gdpr app: it needs both, and shop may not import gdpr.
+ledger registered through `shop.consent_hook`, then the ledger's `erase` for the customer the
+demo erases. Without a registered ledger it refuses to run (exit 1, nothing written).
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ import datetime as dt
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from gdpr.erasure import erase_person
-from gdpr.importing import LedgerForImport
+from shop.consent_hook import consent_ledger
 from shop.demo import MIN_CUSTOMERS, build_demo
 from shop.importing import import_objects
 from shop.models import Customer, Order
@@ -45,6 +44,12 @@ class Command(BaseCommand):
             raise CommandError("--products must be at least 1 and --orders at least 0")
         if customers < MIN_CUSTOMERS:
             raise CommandError(f"--customers must be at least {MIN_CUSTOMERS} (one per consent case)")
+        ledger = consent_ledger()
+        if ledger is None:
+            raise CommandError(
+                "the demo holds customers, consents and an erasure: it needs consent handling, and no "
+                "consent ledger is registered (shop.consent_hook); nothing was seeded"
+            )
         today = timezone.now().astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         demo = build_demo(anchor=today, products=products, customers=customers, orders=orders, seed=seed)
         # An erased person is never imported again (the importer refuses it): leave them out.
@@ -53,11 +58,11 @@ class Command(BaseCommand):
         demo.sections["customers"] = [c for c in demo.sections["customers"] if c["id"] not in erased]
         demo.sections["orders"] = [o for o in demo.sections["orders"] if o["id"] not in erased_orders]
         reporter = _Collect()
-        result = import_objects(demo.sections, reporter=reporter, ledger=LedgerForImport())
+        result = import_objects(demo.sections, reporter=reporter, ledger=ledger)
         newly_erased = 0
         for customer_id in demo.erase:
             if customer_id not in erased:
-                erase_person(customer_id=customer_id, reference="seed_demo")
+                ledger.erase(customer_id, reference="seed_demo")
                 newly_erased += 1
         for line in reporter.lines:
             self.stderr.write(line)

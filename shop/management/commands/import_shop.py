@@ -1,8 +1,8 @@
 """`manage.py import_shop FILE|-`: load the shop's data from a feed-shaped file.
 
-A thin wrapper over `shop.importing` (the import service) that hands it the consent ledger
-(`gdpr.importing.LedgerForImport`). It lives in the gdpr app, not in shop, because imports
-point inward (gdpr -> shop): the shop app may not know the ledger, and this command needs both.
+A thin wrapper over `shop.importing` that hands it the consent ledger registered through
+`shop.consent_hook`. Without one, a file holding customers or orders is refused whole (exit 2,
+nothing written); the catalogue types are imported as usual.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from gdpr.importing import LedgerForImport
+from shop.consent_hook import PERSONAL_TYPES, consent_ledger
 from shop.importfile import ImportFile, UnreadableFile
-from shop.importing import DEFAULT_BATCH_SIZE, import_file
+from shop.importing import DEFAULT_BATCH_SIZE, RefusedTypes, import_file
 from shop.validation import TYPES, Problem
 
 EXIT_OK, EXIT_REJECTED, EXIT_UNREADABLE = 0, 1, 2
@@ -57,15 +57,25 @@ class Command(BaseCommand):
         terminal = self.stderr.isatty()
         reporter = _StderrReporter(self.stderr, terminal=terminal)
         progress = _progress_bar if terminal else None
+        ledger = consent_ledger()
+        # Fail closed: personal data is never imported as if consent handling did not exist.
+        only = None if ledger is not None else [t for t in TYPES if t not in PERSONAL_TYPES]
         try:
             with ImportFile(file, type_name=type_name, stdin=options.get("stdin")) as source:
                 result = import_file(
                     source,
                     reporter=reporter,
-                    ledger=LedgerForImport(),
+                    ledger=ledger,
                     batch_size=batch_size,
                     progress=progress,
+                    only=only,
                 )
+        except RefusedTypes as exc:
+            raise CommandError(
+                f"{exc}: personal data needs consent handling, and no consent ledger is registered "
+                "(shop.consent_hook); nothing was imported",
+                returncode=EXIT_UNREADABLE,
+            ) from exc
         except UnreadableFile as exc:
             raise CommandError(f"{exc}; nothing was imported", returncode=EXIT_UNREADABLE) from exc
         self.stdout.write(f"import_shop: {result.summary()}")
