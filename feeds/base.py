@@ -38,6 +38,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from feeds.rules import ATTRIBUTE_NAME_RE, is_language_object
+from shop.clerk_objects import standard_attributes
 
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1  # what orjson encodes and `feeds.rules` accepts
 TRANSLATIONS = "translations"  # the column of `shop.models.Translatable`
@@ -126,6 +127,15 @@ def _scalar(value: Any) -> Any:
     return None
 
 
+class _StandardAttributes:
+    """`Feed.standard_attributes`: the fields of the feed's type that the declaration writes
+    itself, read from Clerk's object table (`shop.clerk_objects`) when asked."""
+
+    def __get__(self, instance: Feed | None, owner: type[Feed]) -> frozenset[str]:
+        name = getattr(owner, "name", None)
+        return standard_attributes(name) if name else frozenset()
+
+
 class Feed(ABC):
     """Base of the feed declarations; see the module docstring for the contract."""
 
@@ -134,7 +144,7 @@ class Feed(ABC):
     columns: ClassVar[tuple[str, ...]]
     modified_field: ClassVar[str] = "updated_at"
     # Attributes the declaration itself owns (present or omitted): extras never set them.
-    standard_attributes: ClassVar[frozenset[str]] = frozenset()
+    standard_attributes: ClassVar[frozenset[str]] = _StandardAttributes()  # type: ignore[assignment]
     # True only when a row leaves `rows()` solely by being deleted, and every deletion is queued
     # in the GDPR outbox under the feed's `name` (`gdpr.receivers`): then, while no deletion is
     # recent, a cold page seeks exactly (`feeds.pagination`). False (the safe default) when rows

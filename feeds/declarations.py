@@ -32,21 +32,6 @@ class ProductFeed(Feed):
         "attributes_json",
         TRANSLATIONS,
     )
-    standard_attributes = frozenset(
-        {
-            "id",
-            "name",
-            "description",
-            "price",
-            "list_price",
-            "image",
-            "url",
-            "brand",
-            "categories",
-            "created_at",
-            "index",
-        }
-    )
 
     def rows(self):
         # The unix time straight from the database (see `UnixTime`): the largest feed's
@@ -97,7 +82,6 @@ class CategoryFeed(Feed):
     model = Category
     rows_leave_only_by_deletion = True  # catalogue: no time window, no consent
     columns = ("id", "name", "url", "image", "description", TRANSLATIONS)
-    standard_attributes = frozenset({"id", "name", "url", "subcategories", "image", "description"})
 
     def attach_related(self, rows: list[dict[str, Any]]) -> None:
         # Clerk builds its tree from each category's subcategories: the children, one query.
@@ -123,7 +107,6 @@ class OrderFeed(Feed):
     rows_leave_only_by_deletion = False  # they also leave the GDPR window, by withdrawal, by erasure
     personal = True  # what is served is recorded as held by Clerk (`gdpr.holdings`)
     columns = ("id", "customer_id", "email", "placed_unix")
-    standard_attributes = frozenset({"id", "products", "time", "customer", "email"})
 
     def rows(self):
         # GDPR: only orders the policy admits, nothing filtered again here. The unix time from
@@ -165,7 +148,6 @@ class CustomerFeed(Feed):
     rows_leave_only_by_deletion = False  # they also leave the GDPR window, by withdrawal, by erasure
     personal = True  # what is served is recorded as held by Clerk (`gdpr.holdings`)
     columns = ("id", "name", "email", "zip", "gender", "birth_date", "age", "is_b2b", "marketing_consent")
-    standard_attributes = frozenset({"id", "name", "email", "subscribed", "zip", "gender", "age", "is_b2b"})
 
     def rows(self):
         # GDPR: only customers with a legal basis, annotated with their consent state.
@@ -196,7 +178,6 @@ class PageFeed(Feed):
     model = Page
     rows_leave_only_by_deletion = True  # catalogue: no time window, no consent
     columns = ("id", "type", "url", "title", "text", "image", "attributes_json", TRANSLATIONS)
-    standard_attributes = frozenset({"id", "type", "url", "title", "text", "image"})
 
     def rows(self):
         # The extra attributes as text, decoded in `to_object` (see `json_text`).

@@ -110,16 +110,22 @@ def parse_params(query: Mapping[str, Sequence[str]]) -> FeedParams:
         )
 
     language = values["language"]
-    if language is not None:
-        languages = list(settings.CLERK_LANGUAGES)
-        if language not in languages:
-            if languages:
-                detail = f"language must be one of {', '.join(languages)} (got {language!r})."
-            else:
-                detail = "This shop's feeds are single-language (CLERK_LANGUAGES is empty): drop language."
-            raise BadParameter(detail, code="unknown_language")
+    check_language(language)
 
     return FeedParams(limit=limit, offset=offset, modified_after=days, language=language)
+
+
+def check_language(language: str | None) -> None:
+    """`BadParameter` unless `language` is None or one of `CLERK_LANGUAGES` (read at call time)."""
+    if language is None:
+        return
+    languages = list(settings.CLERK_LANGUAGES)
+    if language not in languages:
+        if languages:
+            detail = f"language must be one of {', '.join(languages)} (got {language!r})."
+        else:
+            detail = "This shop's feeds are single-language (CLERK_LANGUAGES is empty): drop language."
+        raise BadParameter(detail, code="unknown_language")
 
 
 def _single(query: Mapping[str, Sequence[str]], name: str) -> str | None:
