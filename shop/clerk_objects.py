@@ -1,12 +1,11 @@
-"""Clerk's object rules, one table: every field of every object type, one line each.
+"""Clerk's object rules, one table: a row per field of each object type (`_TABLE` below).
 
-`OBJECTS[type_name]` is an `ObjectType`: its `fields` (name -> `Field(kind, required,
-translatable, fed, extra, import_optional)`) and whether it keeps or refuses other attributes.
-`ORDER_LINE` holds the fields of an order's product line, `KINDS` each kind's JSON kind as
-Clerk sees it, `ATTRIBUTE_NAME_RE` the attribute names Clerk keeps. `feed_fields`,
-`standard_attributes` and `import_fields` are the views the readers take, read at call time.
-Readers: `shop.validation` (imports), `feeds.rules` (feed objects), `feeds.base` (the
-declarations' standard attributes) and `feeds.openapi` (schemas). See docs/import.md.
+A row gives the field's kind (which check, see `KINDS`) and its flags: required, translatable,
+import-only, extra, import-optional. `OBJECTS[type_name]` is the parsed `ObjectType` (`fields`:
+name -> `Field`; `extras`; `closed`), `ORDER_LINE` an order line's fields, `ATTRIBUTE_NAME_RE`
+the attribute names Clerk keeps. `feed_fields`, `standard_attributes` and `import_fields` are
+the readers' views, computed at call time. Readers: `shop.validation` (imports), `feeds.rules`,
+`feeds.base` (the declarations) and `feeds.openapi`. The reasoning: docs/import.md.
 """
 
 from __future__ import annotations
@@ -70,92 +69,93 @@ class ObjectType:
     closed: bool = False  # Clerk refuses any attribute beyond `fields` in a feed
 
 
-_UPDATED_AT = {"updated_at": Field("time", fed=False)}  # the shop's own change time, every type
+# One row a field: type, field, kind (a key of KINDS), then its flags: required, translatable,
+# import-only (the shop's own: never fed), extra (kept among the extra attributes) and
+# import-optional (required in a feed, optional in an import). `order_line`: an order's lines.
+_TABLE = """
+products    id                 id           required
+products    name               text         required  translatable
+products    description        text         required  translatable
+products    price              price        required
+products    list_price         price
+products    image              url          required  translatable
+products    url                url          required  translatable
+products    categories         ids          required
+products    created_at         time         required
+products    brand              text
+products    index              bool
+products    reviews_amount     int          extra
+products    reviews_avg        number       extra
+products    updated_at         time         import-only
+categories  id                 id           required
+categories  name               text         required  translatable
+categories  url                url          required  translatable
+categories  subcategories      ids          required
+categories  image              url          translatable
+categories  description        text         translatable
+categories  updated_at         time         import-only
+orders      id                 id           required
+orders      products           order_lines  required
+orders      time               time         required
+orders      customer           id
+orders      email              email
+orders      terms_accepted_at  time         import-only
+orders      updated_at         time         import-only
+order_line  id                 id           required
+order_line  quantity           quantity     required
+order_line  price              price        required
+customers   id                 id           required
+customers   name               text         required
+customers   email              email        required
+customers   subscribed         bool         required  import-optional
+customers   zip                text
+customers   gender             text
+customers   age                age
+customers   is_b2b             bool
+customers   birth_date         date         import-only
+customers   registered_at      time         import-only
+customers   terms_accepted_at  time         import-only
+customers   consents           consents     import-only
+customers   updated_at         time         import-only
+pages       id                 id           required
+pages       type               text         required
+pages       url                url          required  translatable
+pages       title              text         required  translatable
+pages       text               text         required  translatable
+pages       image              url          translatable
+pages       updated_at         time         import-only
+"""
+# Types that keep other attributes (an import stores them in `attributes`); the rest refuse them.
+_KEEP_EXTRAS = frozenset({"products", "pages"})
+# Types on which Clerk refuses any attribute beyond the table's.
+_CLOSED = frozenset({"orders"})
 
+
+def _parse(table: str) -> dict[str, dict[str, Field]]:
+    flags = {"required", "translatable", "import-only", "extra", "import-optional"}
+    parsed: dict[str, dict[str, Field]] = {}
+    for row in table.strip().splitlines():
+        type_name, name, kind, *marks = row.split()
+        if kind not in KINDS or not flags.issuperset(marks):
+            raise ValueError(f"shop.clerk_objects: bad row {row!r}")
+        parsed.setdefault(type_name, {})[name] = Field(
+            kind,
+            required="required" in marks,
+            translatable="translatable" in marks,
+            fed="import-only" not in marks,
+            extra="extra" in marks,
+            import_optional="import-optional" in marks,
+        )
+    return parsed
+
+
+_FIELDS = _parse(_TABLE)
+
+ORDER_LINE: dict[str, Field] = _FIELDS.pop("order_line")
 OBJECTS: dict[str, ObjectType] = {
-    "products": ObjectType(
-        {
-            "id": Field("id", required=True),
-            "name": Field("text", required=True, translatable=True),
-            "description": Field("text", required=True, translatable=True),
-            "price": Field("price", required=True),
-            "list_price": Field("price"),
-            "image": Field("url", required=True, translatable=True),
-            "url": Field("url", required=True, translatable=True),
-            "categories": Field("ids", required=True),
-            "created_at": Field("time", required=True),
-            "brand": Field("text"),
-            "index": Field("bool"),
-            "reviews_amount": Field("int", extra=True),
-            "reviews_avg": Field("number", extra=True),
-            **_UPDATED_AT,
-        },
-        extras=True,
-    ),
-    "categories": ObjectType(
-        {
-            "id": Field("id", required=True),
-            "name": Field("text", required=True, translatable=True),
-            "url": Field("url", required=True, translatable=True),
-            "subcategories": Field("ids", required=True),
-            "image": Field("url", translatable=True),
-            "description": Field("text", translatable=True),
-            **_UPDATED_AT,
-        },
-        extras=False,
-    ),
-    "orders": ObjectType(
-        {
-            "id": Field("id", required=True),
-            "products": Field("order_lines", required=True),
-            "time": Field("time", required=True),
-            "customer": Field("id"),
-            "email": Field("email"),
-            "terms_accepted_at": Field("time", fed=False),
-            **_UPDATED_AT,
-        },
-        extras=False,
-        closed=True,
-    ),
-    "customers": ObjectType(
-        {
-            "id": Field("id", required=True),
-            "name": Field("text", required=True),
-            "email": Field("email", required=True),
-            "subscribed": Field("bool", required=True, import_optional=True),
-            "zip": Field("text"),
-            "gender": Field("text"),
-            "age": Field("age"),
-            "is_b2b": Field("bool"),
-            "birth_date": Field("date", fed=False),
-            "registered_at": Field("time", fed=False),
-            "terms_accepted_at": Field("time", fed=False),
-            "consents": Field("consents", fed=False),
-            **_UPDATED_AT,
-        },
-        extras=False,
-    ),
-    "pages": ObjectType(
-        {
-            "id": Field("id", required=True),
-            "type": Field("text", required=True),
-            "url": Field("url", required=True, translatable=True),
-            "title": Field("text", required=True, translatable=True),
-            "text": Field("text", required=True, translatable=True),
-            "image": Field("url", translatable=True),
-            **_UPDATED_AT,
-        },
-        extras=True,
-    ),
+    type_name: ObjectType(fields, extras=type_name in _KEEP_EXTRAS, closed=type_name in _CLOSED)
+    for type_name, fields in _FIELDS.items()
 }
-
-# An order's product line: every field required, nothing else allowed.
-ORDER_LINE: dict[str, Field] = {
-    "id": Field("id", required=True),
-    "quantity": Field("quantity", required=True),
-    "price": Field("price", required=True),
-}
-
 FEED_TYPES = tuple(OBJECTS)
 
 
