@@ -1,17 +1,9 @@
-"""The OpenAPI 3.1 description of the feed endpoints, served at `GET /openapi.json`.
+"""The OpenAPI 3.1 description of the feed endpoints, served public at `GET /openapi.json`.
 
-Written here rather than generated: the feeds are one streaming view whose bodies a generator
-cannot see. It is built from the same tables the feeds obey, so it cannot drift from them:
-
-* object schemas from `shop.clerk_objects` (Clerk's fields, their kinds, what is required);
-* the feeds and their paths from `feeds.registry`;
-* `limit`'s maximum and the languages from the live settings (`CLERK_FEED_MAX_LIMIT`,
-  `CLERK_LANGUAGES`): the document describes this deployment;
-* error bodies as `feeds.errors` renders them: `{"error": <code>, "detail": <sentence>}`.
-
-The document is public and holds no data: only shapes and rules. The tests check it against
-the real endpoints (every documented path answers, the documented errors are the ones returned,
-real objects validate against the schemas).
+`build_document()` builds it for the live settings (`CLERK_FEED_MAX_LIMIT`, `CLERK_LANGUAGES`):
+object schemas from Clerk's object table (`shop.clerk_objects`, kinds as `feeds.rules` checks
+them), the feeds and paths from `feeds.registry`, error bodies as `feeds.errors` renders them.
+`openapi_document` is the view. Why it is written rather than generated: docs/feeds.md.
 """
 
 from __future__ import annotations
