@@ -1,26 +1,12 @@
 """What a feed is: a declaration of where its rows come from and how a row becomes a Clerk object.
 
-In the spirit of `django.contrib.sitemaps.Sitemap`: a subclass sets
-
-    name            the URL's type ("products"), the key in the registry
-    model           the model whose primary key orders and pages the feed
-    columns         the `values()` columns `to_object` reads (the primary key included)
-    modified_field  the feed-relevant change time `modified_after` filters on
-    rows_leave_only_by_deletion
-                    whether a row leaves `rows()` only when deleted (the catalogue); default False
-    personal        whether rows are personal data (customers, orders): every id is recorded as
-                    held by Clerk before it is served (`gdpr.holdings`); default False
-
-and implements
-
-    rows()                  the queryset of everything the feed may show (unordered, unsliced)
-    attach_related(rows)    the batch hook: fill related lists into a batch of rows with a
-                            fixed number of queries (never one per row)
-    to_object(row)          the Clerk object of one row: a dict that obeys `feeds.rules`
-
-Rows are `values()` dicts, never model instances or serializers. A feed knows nothing of HTTP,
-paging or JSON: `feeds.pagination` pages `selection()`, `feeds.encoding` writes the objects.
-An instance is made per response, with the moment it is served and its language mode.
+A subclass (see `feeds.declarations`) sets `name`, `model`, `columns` (the `values()` columns
+`to_object` reads), `modified_field`, `rows_leave_only_by_deletion` and `personal`, and
+implements `rows()`, `attach_related(rows)` (related lists per batch, in a fixed number of
+queries) and `to_object(row)` (a dict that obeys `feeds.rules`). `standard_attributes` comes
+from Clerk's object table (`shop.clerk_objects`). Rows are `values()` dicts; a feed knows
+nothing of HTTP, paging or JSON. One instance per response (its moment and language mode).
+`Texts` writes the text attributes; `UnixTime`, `json_text`, `attach_lists` help `to_object`.
 """
 
 from __future__ import annotations
@@ -38,6 +24,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from feeds.rules import ATTRIBUTE_NAME_RE, is_language_object
+from shop.clerk_objects import standard_attributes
 
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1  # what orjson encodes and `feeds.rules` accepts
 TRANSLATIONS = "translations"  # the column of `shop.models.Translatable`
@@ -126,6 +113,15 @@ def _scalar(value: Any) -> Any:
     return None
 
 
+class _StandardAttributes:
+    """`Feed.standard_attributes`: the fields of the feed's type that the declaration writes
+    itself, read from Clerk's object table (`shop.clerk_objects`) when asked."""
+
+    def __get__(self, instance: Feed | None, owner: type[Feed]) -> frozenset[str]:
+        name = getattr(owner, "name", None)
+        return standard_attributes(name) if name else frozenset()
+
+
 class Feed(ABC):
     """Base of the feed declarations; see the module docstring for the contract."""
 
@@ -134,7 +130,7 @@ class Feed(ABC):
     columns: ClassVar[tuple[str, ...]]
     modified_field: ClassVar[str] = "updated_at"
     # Attributes the declaration itself owns (present or omitted): extras never set them.
-    standard_attributes: ClassVar[frozenset[str]] = frozenset()
+    standard_attributes: ClassVar[frozenset[str]] = _StandardAttributes()  # type: ignore[assignment]
     # True only when a row leaves `rows()` solely by being deleted, and every deletion is queued
     # in the GDPR outbox under the feed's `name` (`gdpr.receivers`): then, while no deletion is
     # recent, a cold page seeks exactly (`feeds.pagination`). False (the safe default) when rows

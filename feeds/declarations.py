@@ -9,44 +9,31 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Model
+
 from feeds.base import TRANSLATIONS, Feed, UnixTime, age_on, attach_lists, decode_json, json_text
 from gdpr.policy import eligible_customers, eligible_orders
+from shop.clerk_objects import KINDS, feed_fields, standard_attributes
 from shop.models import Category, Customer, Order, OrderLine, Page, Product, ProductCategory
+
+
+def as_stored(type_name: str, model: type[Model]) -> tuple[str, ...]:
+    """The standard attributes of `type_name` that `model` keeps in a column of the same name and
+    a feed reads as they are (times excepted: the database converts them, see `UnixTime`)."""
+    columns = {f.name for f in model._meta.concrete_fields}
+    standard = standard_attributes(type_name)
+    return tuple(
+        name
+        for name, f in feed_fields(type_name).items()
+        if name in standard and name in columns and KINDS[f.kind] != "time"
+    )
 
 
 class ProductFeed(Feed):
     name = "products"
     model = Product
     rows_leave_only_by_deletion = True  # catalogue: no time window, no consent
-    columns = (
-        "id",
-        "name",
-        "description",
-        "price",
-        "list_price",
-        "image",
-        "url",
-        "brand",
-        "created_unix",
-        "index",
-        "attributes_json",
-        TRANSLATIONS,
-    )
-    standard_attributes = frozenset(
-        {
-            "id",
-            "name",
-            "description",
-            "price",
-            "list_price",
-            "image",
-            "url",
-            "brand",
-            "categories",
-            "created_at",
-            "index",
-        }
-    )
+    columns = (*as_stored("products", Product), "created_unix", "attributes_json", TRANSLATIONS)
 
     def rows(self):
         # The unix time straight from the database (see `UnixTime`): the largest feed's
@@ -96,8 +83,7 @@ class CategoryFeed(Feed):
     name = "categories"
     model = Category
     rows_leave_only_by_deletion = True  # catalogue: no time window, no consent
-    columns = ("id", "name", "url", "image", "description", TRANSLATIONS)
-    standard_attributes = frozenset({"id", "name", "url", "subcategories", "image", "description"})
+    columns = (*as_stored("categories", Category), TRANSLATIONS)
 
     def attach_related(self, rows: list[dict[str, Any]]) -> None:
         # Clerk builds its tree from each category's subcategories: the children, one query.
@@ -123,7 +109,6 @@ class OrderFeed(Feed):
     rows_leave_only_by_deletion = False  # they also leave the GDPR window, by withdrawal, by erasure
     personal = True  # what is served is recorded as held by Clerk (`gdpr.holdings`)
     columns = ("id", "customer_id", "email", "placed_unix")
-    standard_attributes = frozenset({"id", "products", "time", "customer", "email"})
 
     def rows(self):
         # GDPR: only orders the policy admits, nothing filtered again here. The unix time from
@@ -165,7 +150,6 @@ class CustomerFeed(Feed):
     rows_leave_only_by_deletion = False  # they also leave the GDPR window, by withdrawal, by erasure
     personal = True  # what is served is recorded as held by Clerk (`gdpr.holdings`)
     columns = ("id", "name", "email", "zip", "gender", "birth_date", "age", "is_b2b", "marketing_consent")
-    standard_attributes = frozenset({"id", "name", "email", "subscribed", "zip", "gender", "age", "is_b2b"})
 
     def rows(self):
         # GDPR: only customers with a legal basis, annotated with their consent state.
@@ -195,8 +179,7 @@ class PageFeed(Feed):
     name = "pages"
     model = Page
     rows_leave_only_by_deletion = True  # catalogue: no time window, no consent
-    columns = ("id", "type", "url", "title", "text", "image", "attributes_json", TRANSLATIONS)
-    standard_attributes = frozenset({"id", "type", "url", "title", "text", "image"})
+    columns = (*as_stored("pages", Page), "attributes_json", TRANSLATIONS)
 
     def rows(self):
         # The extra attributes as text, decoded in `to_object` (see `json_text`).

@@ -1,17 +1,9 @@
-"""The OpenAPI 3.1 description of the feed endpoints, served at `GET /openapi.json`.
+"""The OpenAPI 3.1 description of the feed endpoints, served public at `GET /openapi.json`.
 
-Written here rather than generated: the feeds are one streaming view whose bodies a generator
-cannot see. It is built from the same tables the feeds obey, so it cannot drift from them:
-
-* object schemas from `feeds.rules` (Clerk's required and optional fields and their kinds);
-* the feeds and their paths from `feeds.registry`;
-* `limit`'s maximum and the languages from the live settings (`CLERK_FEED_MAX_LIMIT`,
-  `CLERK_LANGUAGES`): the document describes this deployment;
-* error bodies as `feeds.errors` renders them: `{"error": <code>, "detail": <sentence>}`.
-
-The document is public and holds no data: only shapes and rules. The tests check it against
-the real endpoints (every documented path answers, the documented errors are the ones returned,
-real objects validate against the schemas).
+`build_document()` builds it for the live settings (`CLERK_FEED_MAX_LIMIT`, `CLERK_LANGUAGES`):
+object schemas from Clerk's object table (`shop.clerk_objects`, kinds as `feeds.rules` checks
+them), the feeds and paths from `feeds.registry`, error bodies as `feeds.errors` renders them.
+`openapi_document` is the view. Why it is written rather than generated: docs/feeds.md.
 """
 
 from __future__ import annotations
@@ -23,14 +15,16 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_safe
 
-from feeds import rules
 from feeds.registry import FEEDS, SINGLE_FEED
+from feeds.rules import feed_kind
+from shop.clerk_objects import ATTRIBUTE_NAME_RE, FEED_TYPES, OBJECTS, ORDER_LINE, feed_fields
 
 OPENAPI_VERSION = "3.1.0"
 TOKEN_HEADER = "X-Clerk-Authorization"
 REFUSED_METHODS = ("post", "put", "patch", "delete")
 
-# Each kind of field in `feeds.rules`, as JSON Schema ("text" depends on the languages).
+# Each feed kind (`feeds.rules.feed_kind`) as JSON Schema ("text" depends on the languages,
+# "order_lines" is built from `ORDER_LINE`).
 _KIND_SCHEMAS: dict[str, dict[str, Any]] = {
     "str": {"type": "string"},
     "id": {"type": "integer", "format": "int64"},
@@ -39,20 +33,22 @@ _KIND_SCHEMAS: dict[str, dict[str, Any]] = {
     "number": {"type": "number"},
     "bool": {"type": "boolean"},
     "ids": {"type": "array", "items": {"type": "integer", "format": "int64"}},
-    "order_lines": {
+}
+# An order line's quantity is a plain integer (no 64-bit format).
+_LINE_SCHEMAS: dict[str, dict[str, Any]] = {**_KIND_SCHEMAS, "int": {"type": "integer"}}
+
+
+def _order_lines_schema() -> dict[str, Any]:
+    return {
         "type": "array",
         "items": {
             "type": "object",
-            "required": ["id", "quantity", "price"],
-            "properties": {
-                "id": {"type": "integer", "format": "int64"},
-                "quantity": {"type": "integer"},
-                "price": {"type": "number"},
-            },
+            "required": [name for name, f in ORDER_LINE.items() if f.required],
+            "properties": {name: dict(_LINE_SCHEMAS[feed_kind(f)]) for name, f in ORDER_LINE.items()},
             "additionalProperties": False,
         },
-    },
-}
+    }
+
 
 _SCALAR = {"type": ["string", "number", "boolean"]}
 
@@ -83,20 +79,27 @@ def _text_schema(languages: tuple[str, ...]) -> dict[str, Any]:
     }
 
 
+def _field_schema(kind: str, languages: tuple[str, ...]) -> dict[str, Any]:
+    if kind == "text":
+        return _text_schema(languages)
+    if kind == "order_lines":
+        return _order_lines_schema()
+    return dict(_KIND_SCHEMAS[kind])
+
+
 def _object_schema(type_name: str, languages: tuple[str, ...]) -> dict[str, Any]:
-    required = rules.REQUIRED_FIELDS[type_name]
-    optional = rules.OPTIONAL_FIELDS[type_name]
-    properties = {}
-    for name, kind in {**required, **optional}.items():
-        properties[name] = _text_schema(languages) if kind == "text" else dict(_KIND_SCHEMAS[kind])
+    fields = feed_fields(type_name)
+    required = [name for name, f in fields.items() if f.required]
+    optional = [name for name, f in fields.items() if not f.required]
+    properties = {name: _field_schema(feed_kind(fields[name]), languages) for name in (*required, *optional)}
     schema: dict[str, Any] = {
         "type": "object",
-        "required": list(required),
+        "required": required,
         "properties": properties,
         # Clerk ignores attributes with other names; the feeds never send one.
-        "propertyNames": {"pattern": rules.ATTRIBUTE_NAME_RE.pattern},
+        "propertyNames": {"pattern": ATTRIBUTE_NAME_RE.pattern},
     }
-    if type_name == "orders":
+    if OBJECTS[type_name].closed:
         schema["additionalProperties"] = False  # Clerk refuses any other attribute on an order
         schema["description"] = "An order: only these attributes, never others."
     else:
@@ -105,7 +108,7 @@ def _object_schema(type_name: str, languages: tuple[str, ...]) -> dict[str, Any]
 
 
 def _schemas(languages: tuple[str, ...]) -> dict[str, Any]:
-    schemas: dict[str, Any] = {_schema_name(name): _object_schema(name, languages) for name in rules.FEED_TYPES}
+    schemas: dict[str, Any] = {_schema_name(name): _object_schema(name, languages) for name in FEED_TYPES}
     extra: list[dict[str, Any]] = [_SCALAR, {"type": "array", "items": _SCALAR}]
     if languages:
         schemas["Texts"] = {

@@ -1,19 +1,10 @@
 """The feed query: `limit`, `offset`, `modified_after`, `language` (DESIGN.md, "HTTP contract").
 
-Every bad value is a `BadParameter` (400) with a stable code and a sentence saying what to send
-instead; nothing is silently clamped or ignored, because a feed that quietly answers a
-different question than the one asked makes Clerk's importer skip or delete objects.
-
-Decisions where the contract is silent:
-
-* `limit` absent: the whole feed is streamed. `offset` without `limit`: a page of
-  `CLERK_FEED_DEFAULT_LIMIT` objects starting at `offset` (the contract's default limit).
-* An empty value (`limit=`, what an unfilled URL template sends) counts as absent.
-* Digits only: `+5`, `1.0`, `1e3`, ` 5` are not integers here.
-* A parameter given twice is refused (`repeated_parameter`): which one would Clerk mean?
-* `language` must be one of `CLERK_LANGUAGES`; with none configured, any language is refused.
-* Unknown parameters are ignored: Clerk adds its own (`salt`, `hash`, cache busters), and the
-  credentials among them are the authentication layer's business.
+`parse_params(query)` gives a `FeedParams` or raises `BadParameter` (400) with a stable code and
+a sentence saying what to send instead: nothing is clamped or ignored, except unknown
+parameters. `check_language(language)` is the one rule for `language` (one of
+`CLERK_LANGUAGES`), also applied to params built directly. The decisions where the contract is
+silent are listed in docs/feeds.md, "Parameters".
 """
 
 from __future__ import annotations
@@ -110,16 +101,22 @@ def parse_params(query: Mapping[str, Sequence[str]]) -> FeedParams:
         )
 
     language = values["language"]
-    if language is not None:
-        languages = list(settings.CLERK_LANGUAGES)
-        if language not in languages:
-            if languages:
-                detail = f"language must be one of {', '.join(languages)} (got {language!r})."
-            else:
-                detail = "This shop's feeds are single-language (CLERK_LANGUAGES is empty): drop language."
-            raise BadParameter(detail, code="unknown_language")
+    check_language(language)
 
     return FeedParams(limit=limit, offset=offset, modified_after=days, language=language)
+
+
+def check_language(language: str | None) -> None:
+    """`BadParameter` unless `language` is None or one of `CLERK_LANGUAGES` (read at call time)."""
+    if language is None:
+        return
+    languages = list(settings.CLERK_LANGUAGES)
+    if language not in languages:
+        if languages:
+            detail = f"language must be one of {', '.join(languages)} (got {language!r})."
+        else:
+            detail = "This shop's feeds are single-language (CLERK_LANGUAGES is empty): drop language."
+        raise BadParameter(detail, code="unknown_language")
 
 
 def _single(query: Mapping[str, Sequence[str]], name: str) -> str | None:

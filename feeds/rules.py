@@ -1,100 +1,54 @@
-"""Clerk's object rules: the one validator of what a feed object may look like.
+"""Clerk's object rules as a feed object must obey them, read from `shop.clerk_objects`.
 
-DESIGN.md, "Objects", from Clerk's Data Feeds guide:
-
-* every type has required fields, each with its JSON type;
-* no `null` anywhere: an absent value is an omitted key;
-* ids are integers (one id type per feed), times are integer unix seconds, prices are numbers;
-* attribute names match `^[A-Za-z0-9_]+$` (Clerk silently drops any other attribute);
-* orders carry only id, products[{id, quantity, price}], time, customer and email;
-* values are Clerk's types only: int, float, str, bool, arrays of them;
-* with languages configured, every text attribute is an object keyed by every language.
-
-`object_errors()` checks one object, `feed_errors()` a whole feed (adding duplicate ids). The
-feeds' own tests run every object through them, and so does `manage.py clerk_check`; the feed
-declarations read `TEXT_ATTRIBUTES` from here so that what is translated and what is checked
-cannot drift apart.
+`object_errors(type_name, obj, languages=...)` lists every way one object breaks them (as
+sentences, [] when it obeys), `feed_errors()` does so for a whole feed and adds duplicate ids;
+`is_language_object()` says whether a value is a text per configured language. `TEXT_ATTRIBUTES`
+are each type's translatable fields. The feeds' tests and `manage.py clerk_check` run every
+object through them; the rules themselves are listed in docs/feeds.md.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from shop.clerk_objects import ATTRIBUTE_NAME_RE, FEED_TYPES, KINDS, OBJECTS, ORDER_LINE, Field, feed_fields
+
 __all__ = [
     "ATTRIBUTE_NAME_RE",
     "FEED_TYPES",
-    "ORDER_KEYS",
-    "OPTIONAL_FIELDS",
-    "ORDER_LINE_KEYS",
-    "REQUIRED_FIELDS",
     "TEXT_ATTRIBUTES",
     "feed_errors",
+    "feed_kind",
     "is_language_object",
     "object_errors",
 ]
 
-ATTRIBUTE_NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")
-
-FEED_TYPES = ("products", "categories", "orders", "customers", "pages")
-
-# Kinds of value a field must hold (the values of REQUIRED_FIELDS and OPTIONAL_FIELDS, a public
-# vocabulary: the OpenAPI description maps each to a JSON Schema). "text" is a string, or a
-# language object when the feed is multi-language; "id", "int" and "time" are integers (bools
-# are not integers here); "ids" an array of ids; "order_lines" an order's products.
+# The kinds a feed object's field is checked against: `shop.clerk_objects.KINDS`' JSON kinds, and
+# "text" for a translatable field (a string, or a language object when the feed is multi-language).
 _TEXT, _STR, _ID, _TIME, _NUMBER, _INT, _BOOL, _IDS = ("text", "str", "id", "time", "number", "int", "bool", "ids")
 
-REQUIRED_FIELDS: dict[str, dict[str, str]] = {
-    "products": {
-        "id": _ID,
-        "name": _TEXT,
-        "description": _TEXT,
-        "price": _NUMBER,
-        "image": _TEXT,
-        "url": _TEXT,
-        "categories": _IDS,
-        "created_at": _TIME,
-    },
-    "categories": {"id": _ID, "name": _TEXT, "url": _TEXT, "subcategories": _IDS},
-    "orders": {"id": _ID, "products": "order_lines", "time": _TIME},
-    "customers": {"id": _ID, "name": _STR, "email": _STR, "subscribed": _BOOL},
-    "pages": {"id": _ID, "type": _STR, "url": _TEXT, "title": _TEXT, "text": _TEXT},
-}
 
-# Optional attributes whose type Clerk's guide fixes.
-OPTIONAL_FIELDS: dict[str, dict[str, str]] = {
-    "products": {
-        "list_price": _NUMBER,
-        "brand": _STR,
-        "index": _BOOL,
-        "reviews_amount": _INT,
-        "reviews_avg": _NUMBER,
-    },
-    "categories": {"image": _TEXT, "description": _TEXT},
-    "orders": {"customer": _ID, "email": _STR},
-    "customers": {"zip": _STR, "gender": _STR, "age": _INT, "is_b2b": _BOOL},
-    "pages": {"image": _TEXT},
-}
+def feed_kind(field: Field) -> str:
+    """What a feed object's value of `field` must be (see `_kind_errors`)."""
+    return _TEXT if field.translatable else KINDS[field.kind]
 
-# The former private name (read by feeds/openapi.py); use OPTIONAL_FIELDS.
+
+def _kinds(type_name: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The required and the optional fields of `type_name`, each name -> its feed kind."""
+    fields = feed_fields(type_name)
+    required = {name: feed_kind(f) for name, f in fields.items() if f.required}
+    optional = {name: feed_kind(f) for name, f in fields.items() if not f.required}
+    return required, optional
+
 
 # Text attributes that carry one text per language in a multi-language feed.
 TEXT_ATTRIBUTES: dict[str, tuple[str, ...]] = {
-    type_name: tuple(
-        name
-        for fields in (REQUIRED_FIELDS[type_name], OPTIONAL_FIELDS[type_name])
-        for name, kind in fields.items()
-        if kind == _TEXT
-    )
+    type_name: tuple(name for fields in _kinds(type_name) for name, kind in fields.items() if kind == _TEXT)
     for type_name in FEED_TYPES
 }
-
-# Orders are closed: Clerk refuses any attribute beyond these.
-ORDER_KEYS = frozenset(REQUIRED_FIELDS["orders"]) | frozenset(OPTIONAL_FIELDS["orders"])
-ORDER_LINE_KEYS = frozenset({"id", "quantity", "price"})
 
 # Beyond 64 bits orjson refuses to encode an int and Clerk could not store it.
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
@@ -107,7 +61,7 @@ def object_errors(type_name: str, obj: Any, *, languages: Sequence[str] = ()) ->
     attribute must then be an object with exactly those keys), empty for a plain feed (or a
     feed rendered in one language).
     """
-    if type_name not in REQUIRED_FIELDS:
+    if type_name not in OBJECTS:
         raise ValueError(f"Unknown feed type {type_name!r}; expected one of {FEED_TYPES}.")
     if not isinstance(obj, Mapping):
         return [f"a {type_name} object must be a JSON object, not {_json_type(obj)}"]
@@ -117,22 +71,22 @@ def object_errors(type_name: str, obj: Any, *, languages: Sequence[str] = ()) ->
     for name in obj:
         if not isinstance(name, str) or not ATTRIBUTE_NAME_RE.fullmatch(name):
             errors.append(f"attribute name {name!r} is not made of A-Z, a-z, 0-9 and _")
-    required = REQUIRED_FIELDS[type_name]
-    optional = OPTIONAL_FIELDS[type_name]
+    required, optional = _kinds(type_name)
+    closed = OBJECTS[type_name].closed
     for name in required:
         if name not in obj:
             errors.append(f"required field {name!r} is missing")
-    if type_name == "orders":
+    if closed:
         for name in obj:
-            if name not in ORDER_KEYS:
-                errors.append(f"orders may not carry attribute {name!r}")
+            if name not in required and name not in optional:
+                errors.append(f"{type_name} may not carry attribute {name!r}")
     for name, value in obj.items():
         if value is None:
             continue  # already reported as a null
         kind = required.get(name) or optional.get(name)
         if kind is not None:
             errors += _kind_errors(name, value, kind, languages)
-        elif type_name != "orders":
+        elif not closed:
             errors += _extra_errors(name, value, languages)
     return errors
 
@@ -206,16 +160,15 @@ def _order_line_errors(name: str, value: Any) -> list[str]:
         if not isinstance(line, Mapping):
             errors.append(f"{where} must be an object {{id, quantity, price}}, not {_json_type(line)}")
             continue
-        for key in ORDER_LINE_KEYS - set(line):
+        for key in ORDER_LINE.keys() - set(line):
             errors.append(f"{where} lacks {key!r}")
-        for key in set(line) - ORDER_LINE_KEYS:
+        for key in set(line) - ORDER_LINE.keys():
             errors.append(f"{where} may not carry {key!r}")
-        if "id" in line and line["id"] is not None and not _is_int(line["id"]):
-            errors.append(f"{where}.id must be an integer id, not {_describe(line['id'])}")
-        if "quantity" in line and line["quantity"] is not None and not _is_int(line["quantity"]):
-            errors.append(f"{where}.quantity must be an integer, not {_describe(line['quantity'])}")
-        if "price" in line and line["price"] is not None and not _is_number(line["price"]):
-            errors.append(f"{where}.price must be a number, not {_describe(line['price'])}")
+        for key, field in ORDER_LINE.items():
+            item = line.get(key)
+            valid, expected = _LINE_CHECKS[KINDS[field.kind]]
+            if item is not None and not valid(item):
+                errors.append(f"{where}.{key} must be {expected}, not {_describe(item)}")
     return errors
 
 
@@ -269,6 +222,10 @@ def _is_number(value: Any) -> bool:
 
 def _is_scalar(value: Any) -> bool:
     return isinstance(value, (str, bool)) or _is_number(value)
+
+
+# An order line's JSON kinds: (the check, what the value must be).
+_LINE_CHECKS = {_ID: (_is_int, "an integer id"), _INT: (_is_int, "an integer"), _NUMBER: (_is_number, "a number")}
 
 
 def _hashable(value: Any) -> bool:

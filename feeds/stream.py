@@ -33,9 +33,8 @@ from django.utils import timezone
 
 from feeds import encoding
 from feeds.base import Feed
-from feeds.errors import BadParameter
 from feeds.pagination import LONGEST_WALK, Cursors, keyset_batches, page_start
-from feeds.params import FeedParams
+from feeds.params import FeedParams, check_language
 from feeds.registry import FEEDS, SINGLE_FEED, data_changed_at, feed_class
 from gdpr.holdings import record_handed_out
 from gdpr.outbox import deletion_queued_since
@@ -95,8 +94,7 @@ def feed_chunks(
     if fmt not in encoding.FORMATS:
         raise ValueError(f"Unknown feed format {fmt!r}; expected one of {encoding.FORMATS}.")
     languages = tuple(settings.CLERK_LANGUAGES)
-    if params.language is not None and params.language not in languages:
-        raise BadParameter(f"language {params.language!r} is not configured.", code="unknown_language")
+    check_language(params.language)
     now = now or timezone.now()
     stream = FeedStream(name=name, fmt=fmt, params=params)
 

@@ -10,7 +10,6 @@ own modification time.
 
 from __future__ import annotations
 
-import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 import orjson
@@ -20,8 +19,7 @@ from django.db import DataError, models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-# Clerk ignores attributes whose names are not plain ASCII letters, digits and underscores.
-ATTRIBUTE_NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")
+from shop.clerk_objects import ATTRIBUTE_NAME_RE
 
 validate_attribute_name = RegexValidator(
     ATTRIBUTE_NAME_RE,

@@ -1,31 +1,11 @@
-"""Validating one imported object: Clerk's object rules plus what the shop's models can hold.
+"""Validating one imported object against Clerk's object rules and what the shop's models hold.
 
 `validate(type_name, value, rules)` turns one object of an import file into a `CleanObject`
-(model column values, ready to write) or says every way it is wrong, as `Problem(field,
-reason)`s. It looks at one object only; what needs the whole file or the database (duplicate
-ids, unknown customers, the category tree, erased people) is checked by `shop.importing`.
-
-The shape is the feeds' shape (DESIGN.md, "Objects" and "Data in"):
-
-* products: id, name, description, price, image, url, categories, created_at; optional
-  list_price, brand, index; any other key is an extra attribute (kept in `attributes`);
-* categories: id, name, url, subcategories; optional image, description;
-* pages: id, type, url, title, text; optional image; any other key is an extra attribute;
-* customers: id, name, email; optional subscribed, zip, gender, age, birth_date ("YYYY-MM-DD"),
-  is_b2b, registered_at, terms_accepted_at, consents;
-* orders: id, products [{id, quantity, price}], time; optional customer, email,
-  terms_accepted_at;
-* every object: optional updated_at (the shop's own change time, stored as given).
-
-Rules: no `null` anywhere (omit the key); ids are integers; times are integer unix seconds, at
-most a day ahead of the run's clock (`Rules.now`; a consent's time has the ledger's own rule);
-prices are numbers, parsed as `Decimal` (never through float), at most 4 decimal places;
-attribute names match `^[A-Za-z0-9_]+$`; a text attribute (`TRANSLATABLE`) may be an object
-keyed by Clerk language names, whose texts go to `translations` (the base field takes one of
-them, see `shop.languages`). Customers, categories and orders carry no other keys: customers
-because personal data the feeds never send should not be stored at all, orders because Clerk
-allows nothing more. A customer's `subscribed` must be a boolean; whether it agrees with the
-ledger is the importer's check (`shop.import_writers`): a flag is no proof of consent.
+(model column values, ready to write) or lists every way it is wrong as `Problem(field,
+reason)`s. Which fields a type has, their kinds, which are required or translatable: the table
+in `shop.clerk_objects`; each kind's check is a method of `_Reader`. `Rules` carries the run's
+languages, consent ledger check and clock. One object at a time: what needs the whole file or
+the database is `shop.importing`'s. The rules in full: docs/import.md.
 """
 
 from __future__ import annotations
@@ -39,19 +19,12 @@ from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any
 
+from shop.clerk_objects import ATTRIBUTE_NAME_RE, OBJECTS, ORDER_LINE, Field, import_fields
 from shop.languages import base_language, known_languages
-from shop.models import ATTRIBUTE_NAME_RE, Category, Customer, Page, Product
+from shop.models import Category, Customer, Page, Product
 
 TYPES = ("categories", "products", "pages", "customers", "orders")
 """Every importable type, in the order an import writes them (dependencies first)."""
-
-TRANSLATABLE = {
-    "products": ("name", "description", "image", "url"),
-    "categories": ("name", "url", "image", "description"),
-    "pages": ("url", "title", "text", "image"),
-    "customers": (),
-    "orders": (),
-}
 
 MIN_ID, MAX_ID = -(2**63), 2**63 - 1  # the primary keys are 64-bit integers
 MIN_TIME = -62_135_596_800  # 0001-01-01T00:00:00Z
@@ -123,11 +96,13 @@ class Rules:
     now: dt.datetime = field(kw_only=True)  # the caller reads the clock once per run
     known: frozenset[str] = field(init=False)
     latest: dt.datetime = field(init=False)  # the latest time an object may carry
+    fields: dict[str, dict[str, Field]] = field(init=False)  # type -> what it reads into columns
 
     def __post_init__(self) -> None:
         self.languages = tuple(self.languages)
         self.known = known_languages(self.languages)
         self.latest = self.now + MAX_AHEAD
+        self.fields = {type_name: import_fields(type_name) for type_name in OBJECTS}
 
 
 # Types whose texts are personal data: error messages never repeat them.
@@ -140,7 +115,7 @@ def validate(type_name: str, value: Any, rules: Rules) -> tuple[CleanObject | No
     if not isinstance(value, dict):
         shown = describe(value, redact=personal)
         return None, [Problem("", f"must be a JSON object, not {shown}")]
-    reader = _Reader(value, rules, TRANSLATABLE[type_name], redact=personal)
+    reader = _Reader(value, rules, rules.fields[type_name], redact=personal)
     clean = _VALIDATORS[type_name](reader)
     if reader.problems:
         return None, reader.problems
@@ -214,43 +189,6 @@ def to_datetime(seconds: int) -> dt.datetime:
 
 
 # --- per type ----------------------------------------------------------------------------------
-_PRODUCT_KEYS = frozenset(
-    {
-        "id",
-        "name",
-        "description",
-        "price",
-        "list_price",
-        "image",
-        "url",
-        "categories",
-        "created_at",
-        "brand",
-        "index",
-        "updated_at",
-    }
-)
-_PAGE_KEYS = frozenset({"id", "type", "url", "title", "text", "image", "updated_at"})
-_CATEGORY_KEYS = frozenset({"id", "name", "url", "subcategories", "image", "description", "updated_at"})
-_CUSTOMER_KEYS = frozenset(
-    {
-        "id",
-        "name",
-        "email",
-        "subscribed",
-        "zip",
-        "gender",
-        "age",
-        "birth_date",
-        "is_b2b",
-        "registered_at",
-        "terms_accepted_at",
-        "consents",
-        "updated_at",
-    }
-)
-_ORDER_KEYS = frozenset({"id", "products", "time", "customer", "email", "terms_accepted_at", "updated_at"})
-_LINE_KEYS = frozenset({"id", "quantity", "price"})
 _CONSENT_KEYS = frozenset({"purpose", "granted", "at", "source", "evidence"})
 
 
@@ -260,84 +198,84 @@ def _max_length(model, name: str) -> int:
 
 
 def _product(r: _Reader) -> CleanObject:
-    oid = r.required("id", r.id_)
+    oid = r.field("id")
     row = {
-        "name": r.required("name", r.text, max_length=_max_length(Product, "name"), nonempty=True),
-        "description": r.required("description", r.text),
-        "price": r.required("price", r.price),
-        "list_price": r.optional("list_price", r.price),
-        "image": r.required("image", r.url, max_length=_max_length(Product, "image")),
-        "url": r.required("url", r.url, max_length=_max_length(Product, "url")),
-        "brand": r.optional("brand", r.text, default="", max_length=_max_length(Product, "brand"), nonempty=True),
-        "created_at": r.required("created_at", r.time),
-        "index": r.optional("index", r.boolean, default=True),
-        "attributes": r.extras(_PRODUCT_KEYS),
+        "name": r.field("name", max_length=_max_length(Product, "name"), nonempty=True),
+        "description": r.field("description"),
+        "price": r.field("price"),
+        "list_price": r.field("list_price"),
+        "image": r.field("image", max_length=_max_length(Product, "image")),
+        "url": r.field("url", max_length=_max_length(Product, "url")),
+        "brand": r.field("brand", default="", max_length=_max_length(Product, "brand"), nonempty=True),
+        "created_at": r.field("created_at"),
+        "index": r.field("index", default=True),
+        "attributes": r.extras(),
         "translations": r.translations,
     }
-    categories = r.required("categories", r.id_list)
-    return CleanObject(oid, row, r.optional("updated_at", r.time), links=categories or ())
+    categories = r.field("categories")
+    return CleanObject(oid, row, r.field("updated_at"), links=categories or ())
 
 
 def _category(r: _Reader) -> CleanObject:
-    r.closed(_CATEGORY_KEYS, "categories")
-    oid = r.required("id", r.id_)
+    r.closed("categories")
+    oid = r.field("id")
     row = {
-        "name": r.required("name", r.text, max_length=_max_length(Category, "name"), nonempty=True),
-        "url": r.required("url", r.url, max_length=_max_length(Category, "url")),
-        "image": r.optional("image", r.url, default="", max_length=_max_length(Category, "image")),
-        "description": r.optional("description", r.text, default=""),
+        "name": r.field("name", max_length=_max_length(Category, "name"), nonempty=True),
+        "url": r.field("url", max_length=_max_length(Category, "url")),
+        "image": r.field("image", default="", max_length=_max_length(Category, "image")),
+        "description": r.field("description", default=""),
         "translations": r.translations,
     }
-    subcategories = r.required("subcategories", r.id_list)
-    return CleanObject(oid, row, r.optional("updated_at", r.time), links=subcategories or ())
+    subcategories = r.field("subcategories")
+    return CleanObject(oid, row, r.field("updated_at"), links=subcategories or ())
 
 
 def _page(r: _Reader) -> CleanObject:
-    oid = r.required("id", r.id_)
+    oid = r.field("id")
     row = {
-        "type": r.required("type", r.text, max_length=_max_length(Page, "type"), nonempty=True),
-        "url": r.required("url", r.url, max_length=_max_length(Page, "url")),
-        "title": r.required("title", r.text, max_length=_max_length(Page, "title"), nonempty=True),
-        "text": r.required("text", r.text),
-        "image": r.optional("image", r.url, default="", max_length=_max_length(Page, "image")),
-        "attributes": r.extras(_PAGE_KEYS),
+        "type": r.field("type", max_length=_max_length(Page, "type"), nonempty=True),
+        "url": r.field("url", max_length=_max_length(Page, "url")),
+        "title": r.field("title", max_length=_max_length(Page, "title"), nonempty=True),
+        "text": r.field("text"),
+        "image": r.field("image", default="", max_length=_max_length(Page, "image")),
+        "attributes": r.extras(),
         "translations": r.translations,
     }
-    return CleanObject(oid, row, r.optional("updated_at", r.time))
+    return CleanObject(oid, row, r.field("updated_at"))
 
 
 def _customer(r: _Reader) -> CleanObject:
-    r.closed(_CUSTOMER_KEYS, "customers")
-    oid = r.required("id", r.id_)
+    r.closed("customers")
+    oid = r.field("id")
     row = {
-        "name": r.required("name", r.text, max_length=_max_length(Customer, "name"), nonempty=True),
-        "email": r.required("email", r.email),
-        "zip": r.optional("zip", r.text, default="", max_length=_max_length(Customer, "zip"), nonempty=True),
-        "gender": r.optional("gender", r.text, default="", max_length=_max_length(Customer, "gender"), nonempty=True),
-        "age": r.optional("age", r.age),
-        "birth_date": r.optional("birth_date", r.date),
-        "is_b2b": r.optional("is_b2b", r.boolean),
-        "registered_at": r.optional("registered_at", r.time),
-        "terms_accepted_at": r.optional("terms_accepted_at", r.time),
+        "name": r.field("name", max_length=_max_length(Customer, "name"), nonempty=True),
+        "email": r.field("email"),
+        "zip": r.field("zip", default="", max_length=_max_length(Customer, "zip"), nonempty=True),
+        "gender": r.field("gender", default="", max_length=_max_length(Customer, "gender"), nonempty=True),
+        "age": r.field("age"),
+        "birth_date": r.field("birth_date"),
+        "is_b2b": r.field("is_b2b"),
+        "registered_at": r.field("registered_at"),
+        "terms_accepted_at": r.field("terms_accepted_at"),
     }
-    consents = r.optional("consents", r.consents, default=())
-    subscribed = r.optional("subscribed", r.boolean)
+    consents = r.field("consents", default=())
+    subscribed = r.field("subscribed")
     if type(subscribed) is bool and r.rules.consent_check is None:
         subscribed = r.problem("subscribed", "this import has no consent ledger to check it against")
-    return CleanObject(oid, row, r.optional("updated_at", r.time), consents=consents, subscribed=subscribed)
+    return CleanObject(oid, row, r.field("updated_at"), consents=consents, subscribed=subscribed)
 
 
 def _order(r: _Reader) -> CleanObject:
-    r.closed(_ORDER_KEYS, "orders")
-    oid = r.required("id", r.id_)
+    r.closed("orders")
+    oid = r.field("id")
     row = {
-        "customer_id": r.optional("customer", r.id_),
-        "email": r.optional("email", r.email, default=""),
-        "placed_at": r.required("time", r.time),
-        "terms_accepted_at": r.optional("terms_accepted_at", r.time),
+        "customer_id": r.field("customer"),
+        "email": r.field("email", default=""),
+        "placed_at": r.field("time"),
+        "terms_accepted_at": r.field("terms_accepted_at"),
     }
-    lines = r.required("products", r.order_lines)
-    return CleanObject(oid, row, r.optional("updated_at", r.time), lines=lines or ())
+    lines = r.field("products")
+    return CleanObject(oid, row, r.field("updated_at"), lines=lines or ())
 
 
 _VALIDATORS: dict[str, Callable[[_Reader], CleanObject]] = {
@@ -356,11 +294,11 @@ class _Reader:
     Each check takes (path, value) and returns the clean value, or `_BAD` after recording why.
     """
 
-    def __init__(self, obj: dict, rules: Rules, translatable: Sequence[str], *, redact: bool = False):
+    def __init__(self, obj: dict, rules: Rules, fields: dict[str, Field], *, redact: bool = False):
         self.obj = obj
         self.redact = redact
         self.rules = rules
-        self.translatable = translatable
+        self.fields = fields  # `shop.clerk_objects.import_fields` of the object's type
         self.problems: list[Problem] = []
         self.translations: dict[str, dict[str, str]] = {}
 
@@ -372,35 +310,32 @@ class _Reader:
         return _BAD
 
     # fields ------------------------------------------------------------------------------------
-    def required(self, name: str, check: Callable, **options) -> Any:
+    def field(self, name: str, default: Any = None, **options) -> Any:
+        """The clean value of field `name`, checked by its kind (`_CHECKS`); `default` when an
+        optional field is absent. `options` go to the kind's check."""
+        spec = self.fields[name]
+        check = getattr(self, _CHECKS[spec.kind])
         value = self.obj.get(name, _ABSENT)
         if value is _ABSENT:
-            return self.problem(name, "missing (required)")
-        if value is None:
-            return self.problem(name, NULL)
-        if type(value) is dict and name in self.translatable:
-            return self._translated(name, value, check, options)
-        return check(name, value, **options)
-
-    def optional(self, name: str, check: Callable, default: Any = None, **options) -> Any:
-        value = self.obj.get(name, _ABSENT)
-        if value is _ABSENT:
+            if spec.required and not spec.import_optional:
+                return self.problem(name, "missing (required)")
             return default
         if value is None:
             return self.problem(name, NULL)
-        if type(value) is dict and name in self.translatable:
+        if type(value) is dict and spec.translatable:
             return self._translated(name, value, check, options)
         return check(name, value, **options)
 
-    def closed(self, allowed: frozenset[str], type_name: str) -> None:
+    def closed(self, type_name: str) -> None:
         """Refuse keys this type does not carry."""
         for name in self.obj:
-            if name not in allowed:
-                known = ", ".join(sorted(allowed))
+            if name not in self.fields:
+                known = ", ".join(sorted(self.fields))
                 self.problem(name, f"unknown field: {type_name} carry only {known}")
 
-    def extras(self, standard: frozenset[str]) -> dict[str, Any]:
+    def extras(self) -> dict[str, Any]:
         """Every non-standard key: an extra attribute, kept as given in `attributes`."""
+        standard = self.fields
         extras: dict[str, Any] = {}
         for name, value in self.obj.items():
             if name in standard:
@@ -536,10 +471,11 @@ class _Reader:
                 self.problem(where, f"must be an object {{id, quantity, price}}, not {self.describe(line)}")
                 continue
             for key in line:
-                if key not in _LINE_KEYS:
-                    self.problem(f"{where}.{key}", "unknown field: order lines carry only id, quantity, price")
+                if key not in ORDER_LINE:
+                    self.problem(f"{where}.{key}", f"unknown field: order lines carry only {', '.join(ORDER_LINE)}")
             values = []
-            for key, check in (("id", self.id_), ("quantity", self._quantity), ("price", self.price)):
+            for key, spec in ORDER_LINE.items():
+                check = getattr(self, _CHECKS[spec.kind])
                 if key not in line:
                     values.append(self.problem(f"{where}.{key}", "missing (required)"))
                 elif line[key] is None:
@@ -681,3 +617,21 @@ class _Reader:
             else:
                 texts[language] = clean
         return texts if ok else _BAD
+
+
+# Each kind of `shop.clerk_objects` an import reads -> the `_Reader` method that checks it.
+_CHECKS = {
+    "id": "id_",
+    "ids": "id_list",
+    "text": "text",
+    "url": "url",
+    "email": "email",
+    "price": "price",
+    "time": "time",
+    "bool": "boolean",
+    "age": "age",
+    "date": "date",
+    "quantity": "_quantity",
+    "order_lines": "order_lines",
+    "consents": "consents",
+}
