@@ -1,25 +1,12 @@
 """Feed responses as a stream of bytes, for the HTTP views and for commands (`export_feed`).
 
-    feed_chunks(name, *, params, fmt="json", client="", now=None) -> FeedStream
-
-    name    a registry name ("products", "categories", "orders", "customers", "pages") or
-            "all" (the single feed; JSON only, never paged). Unknown: `FeedNotFound`.
-    params  a `feeds.params.FeedParams` (`parse_params()` for a query string, or built directly).
-            A language outside `CLERK_LANGUAGES` is a `BadParameter`.
-    fmt     "json" (an array; the single feed's object) or "ndjson" (one object per line).
-    client  an opaque identity of the caller (never a token): part of the pagination cursor's
-            key, so walks of different importers never share cursors. "" for commands.
-    now     the moment the feed is served at (GDPR window, `modified_after`, ages); default now.
-
-The result is an `Iterator[bytes]` of chunks of about 64 KB, read from the database in keyset
-batches: constant memory whatever the feed's size. Before `feed_chunks` returns, the page has
-been located and its first batch read and shaped, so a database that cannot answer fails
-there, as an ordinary exception, not in the middle of a 200. A failure later ends the body
-with `feeds.encoding.POISON` and re-raises: the body never parses as a complete feed. When
-the iteration is over, `rows` and `bytes` say what it carried.
-
-A personal feed (`Feed.personal`) records each batch's ids as held by Clerk (`gdpr.holdings`)
-before shaping it: a batch whose recording fails is never served (fail closed).
+`feed_chunks(name, *, params, fmt="json", client="", now=None) -> FeedStream`: an iterator of
+~64 KB chunks of feed `name` (a registry name, or "all": JSON only, never paged) for `params`,
+in "json" or "ndjson"; `client` (never a token) keys the walk's cursors. The page is located
+and its first batch read before it returns, so a database that cannot answer fails there; a
+later failure ends the body with `feeds.encoding.POISON` and re-raises. `rows` and `bytes`
+count what it carried. Paging is `feeds.pagination`'s; a personal feed records each batch as
+held by Clerk (`gdpr.holdings`) before shaping it: a batch not recorded is never served.
 """
 
 from __future__ import annotations
@@ -152,7 +139,9 @@ class _PageReader:
             return
         cutoff = modified_since(self.feed.now, self.params.modified_after)
         paginator = FeedPagination(self.params, client=self.client, deletions_since=deletion_queued_since)
-        self._batches = paginator.paginate_queryset(self.feed.selection(modified_since=cutoff), self.feed, cutoff=cutoff)
+        self._batches = paginator.paginate_queryset(
+            self.feed.selection(modified_since=cutoff), self.feed, cutoff=cutoff
+        )
         self._first = self._next_batch()
 
     def objects(self) -> Iterator[dict[str, Any]]:

@@ -9,7 +9,7 @@ import pytest
 from django.db import DatabaseError, connection
 from django.test.utils import CaptureQueriesContext
 
-from feeds import encoding, pagination, stream
+from feeds import encoding, pagination
 from feeds.params import FeedParams
 from feeds.signals import page_served
 from feeds.stream import feed_chunks
