@@ -30,6 +30,8 @@ from collections.abc import Iterable, Iterator
 
 from django.http import HttpRequest, HttpResponse
 
+from feeds.middleware import FEED_PREFIX
+
 REPLICA = "replica"
 PRIMARY = "default"
 
@@ -37,8 +39,6 @@ PRIMARY = "default"
 REPLICA_MODELS = frozenset({"shop.product", "shop.category", "shop.productcategory", "shop.page"})
 
 _replica_reads: contextvars.ContextVar[bool] = contextvars.ContextVar("replica_reads", default=False)
-
-FEED_PREFIX = "/feed/"
 
 
 @contextlib.contextmanager

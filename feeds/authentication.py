@@ -1,31 +1,12 @@
 """Who may read a feed: Clerk's importer, proven by a credential that Clerk vouches for.
 
-The credentials (DESIGN.md, "Security"):
-
-- `X-Clerk-Authorization: Bearer <token>`, verified by Clerk's token service
-  (`ClerkTokenAuthentication`). A success is cached for `CLERK_TOKEN_CACHE_SECONDS` under a keyed
-  SHA-256 of the token (never the token), so an importer walking 1,000 pages costs one call to
-  Clerk; a refusal is cached for `REFUSAL_CACHE_SECONDS`. Each process also remembers a success
-  it read or made for at most `VERIFIED_MEMO_SECONDS`, and never past the cached success's own
-  expiry, so consecutive pages of one importer skip the cache round trip (see `_VerifiedMemo`).
-- On the single feed only, Clerk's `salt`/`hash` query (`FeedHashAuthentication`):
-  `hash = SHA512(salt + CLERK_PRIVATE_KEY + str(floor(unix_time / 100)))`, current and previous
-  100-second window, compared in constant time.
-- When `CLERK_FEED_BASIC_AUTH` ("user:password") is set, HTTP Basic credentials in `Authorization`
-  are required *in addition* to one of the above, and are checked first, in constant time,
-  before any call to Clerk. Basic alone never admits: it is a shared secret that does not expire.
-
-Fail closed: only an explicit success admits. A missing, malformed or refused credential is a
-401 (`NotAuthenticated`, with `WWW-Authenticate`); no usable answer from Clerk (timeout,
-connection error, 5xx, a 200 that is not Clerk's answer: `clerkfeeds.clerk_api.judge_reply`) is
-a 503 (`ClerkUnavailable`, with `Retry-After`) that is cached nowhere and marks the request
-`clerk_outage`, so the failure limit does not count it. Both are raised before the view
-produces a byte of feed.
-
-Wiring (settings.REST_FRAMEWORK): both authentication classes, then `IsClerkImporter` as the
-permission, so a request with no credential at all is a 401 too (`UNAUTHENTICATED_USER` is None).
-A success sets `request.clerk_client_id`, an opaque identity of the caller for the access log and
-for grouping an importer's pages into a walk.
+DRF classes (settings.REST_FRAMEWORK): `ClerkTokenAuthentication` (`X-Clerk-Authorization:
+Bearer <token>`, verified by Clerk, the verdict cached under a keyed digest, never the token),
+`FeedHashAuthentication` (Clerk's salt/hash, single feed only), then `IsClerkImporter`. HTTP
+Basic (`CLERK_FEED_BASIC_AUTH`) is required in addition when configured, checked first. Fail
+closed: a missing, malformed or refused credential is a 401 `NotAuthenticated` (with
+`challenges()`); no usable answer from Clerk a 503 `ClerkUnavailable`, reported as an outage.
+A success reports the caller's opaque id (`request.clerk_client_id`). Details: docs/security.md.
 """
 
 from __future__ import annotations
@@ -50,7 +31,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 
 from clerkfeeds.clerk_api import ClerkRefused, ClerkUnreachable, get_client
-from feeds.errors import ClerkUnavailable, NotAuthenticated
+from feeds.errors import REALM, ClerkUnavailable, NotAuthenticated
 from feeds.middleware import is_feed_path
 from feeds.throttling import client_address
 
@@ -77,8 +58,6 @@ SINGLE_FEED_PATHS = frozenset({"/feed/all.json"})
 HASH_WINDOW_SECONDS = 100
 SALT_MAX_LENGTH = 256
 _HASH_RE = re.compile(r"^[0-9a-fA-F]{128}$")
-
-REALM = "clerkfeeds"
 
 
 @dataclass(frozen=True)
@@ -342,7 +321,11 @@ class FeedAuthentication(BaseAuthentication, ABC):
         importer = self.authenticate_credential(request)
         if importer is None:
             return None
-        request._request.clerk_client_id = importer.client_id
+        caller = getattr(request, "feed_caller", None)  # set by the feed middleware under /feed/
+        if caller is not None:
+            caller.identified(importer.client_id)
+        else:
+            request.clerk_client_id = importer.client_id
         return importer, None
 
     @abstractmethod
@@ -366,7 +349,9 @@ class ClerkTokenAuthentication(FeedAuthentication):
             verify_token(token, digest=digest)
         except ClerkUnavailable:
             # Clerk's failure, not the caller's: `feeds.middleware` does not count it.
-            request._request.clerk_outage = True
+            caller = getattr(request, "feed_caller", None)
+            if caller is not None:
+                caller.clerk_outage()
             raise
         return ClerkImporter(client_id=client_id_of(digest), method="token")
 

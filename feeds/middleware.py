@@ -1,27 +1,19 @@
-"""Transport security and failure limits for everything under /feed/.
+"""Transport security and failure limits for everything under `FEED_PREFIX` (/feed/).
 
-In order, for each feed request:
-0. A Host header outside ALLOWED_HOSTS gets 400 `bad_host` in JSON, checked here once, before
-   anything else asks for the host (Django's CommonMiddleware would answer with its HTML page
-   and log a traceback). One log line, without the header: it is whatever the client sent.
-1. Plain HTTP is refused with 403 and a JSON error, never redirected: by the time a redirect is
-   sent, the client has already put its token on the wire in clear. HTTPS is recognised behind a
-   TLS proxy only when `TRUST_X_FORWARDED_PROTO` sets Django's `SECURE_PROXY_SSL_HEADER`.
-2. A client address that failed too often recently gets 429 (`feeds.throttling`), before its
-   credentials are looked at, so nobody can use the feeds to hammer Clerk's token service.
-3. The view runs (DRF authenticates it: `feeds.authentication`). A 401 or 503 is counted
-   against the client's address, except a 503 for Clerk's own outage (`request.clerk_outage`):
-   an importer with a good token must not be locked out because Clerk was down.
-4. Feed responses carry HSTS and are never stored by shared caches (they hold personal data
-   and vary with the credentials).
-
-`request.clerk_client_id` is None until a credential verified; the feed views read it.
-`request.clerk_outage` is False unless Clerk gave no usable answer.
+In order: a Host outside ALLOWED_HOSTS is a JSON 400 `bad_host`; plain HTTP a JSON 403 (never a
+redirect: the token is already on the wire); an address that failed too often a 429
+(`feeds.throttling`), before its credentials are looked at. Then the view runs (DRF
+authenticates it: `feeds.authentication`); its 401 or 503 counts against the address, unless
+Clerk itself was out. Feed responses carry HSTS and are never stored by shared caches.
+`request.clerk_client_id` (None until a credential verified) and `request.clerk_outage` are set
+on the Django request through `request.feed_caller` (a `FeedCaller`), whatever wraps it.
+Details: docs/security.md.
 """
 
 from __future__ import annotations
 
 import logging
+import weakref
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
@@ -39,6 +31,26 @@ def is_feed_path(path_info: str) -> bool:
     return path_info.startswith(FEED_PREFIX)
 
 
+class FeedCaller:
+    """Where authentication reports what it learned about a feed request: onto the Django
+    request itself, so that the views, this middleware and the tests read plain attributes."""
+
+    __slots__ = ("_request",)
+
+    def __init__(self, request: HttpRequest):
+        self._request = weakref.ref(request)
+
+    def identified(self, client_id: str) -> None:
+        request = self._request()
+        if request is not None:
+            request.clerk_client_id = client_id
+
+    def clerk_outage(self) -> None:
+        request = self._request()
+        if request is not None:
+            request.clerk_outage = True
+
+
 class FeedSecurityMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
@@ -53,6 +65,7 @@ class FeedSecurityMiddleware:
             return self.get_response(request)
         request.clerk_client_id = None
         request.clerk_outage = False
+        request.feed_caller = FeedCaller(request)
         try:
             request.get_host()
         except DisallowedHost:

@@ -1,90 +1,13 @@
-"""Keyset pagination behind Clerk's limit/offset walk.
+"""One page of a feed, read by key: `FeedPagination`, shaped like DRF's `BasePagination`.
 
-Clerk's importer walks `offset=0, L, 2L, …` until it gets `[]`. Served with SQL `OFFSET`, page
-k costs a scan of k·L rows, so a full crawl is quadratic; and a row deleted mid-walk shifts
-every later row one place down, so the importer skips one — and Clerk then deletes the object
-it never saw. So pages are read by key instead: `WHERE pk > P ORDER BY pk LIMIT L`.
-
-The request names no walk: two walks with the same feed, query and client (a retry, the walk
-just before, a second importer with the same token) send identical requests. So the rule is:
-when in doubt, a page starts EARLIER, never later. A row served twice is harmless (Clerk
-upserts by id); a row skipped is deleted at Clerk.
-
-Cursors. After serving a page that ended at primary key P, the pager keeps P as the cursor of
-the next offset O' = O + L, in Django's cache, under the walk's identity (feed, the walk's query
-without offset, client), and counts one walk waiting there; serving the page at O' (or the empty
-page past the end) releases one waiting walk, and a cursor nobody waits on is dropped. The next
-page of the walk continues after the cursor. So an identity's cache entry holds only the cursors
-of walks under way: a walk that ended (its last page served) leaves nothing behind, and the next
-walk of the identity (the importer's next run, minutes later) is exact again instead of being
-pulled back to the previous walk's positions.
-
-Walks under way at the same time share the identity's cursors, so a cursor merges by MINIMUM:
-a write stores min(stored, P), read and written under a short per-identity lock (`cache.add`),
-so two writes at the same instant cannot lose the lower value; each walk's own write is pending
-until its own next page has been served, so its read always includes it. Another walk can pull
-a walk back (duplicates), never push it forward. A cursor expires `CURSOR_TTL_SECONDS` after its
-last write (an abandoned walk's waits are never released). When the write fails (cache error,
-lock never obtained) the pager deletes the identity's entry, best effort, and remembers P in this
-process for the TTL; a read takes the minimum of the cache and that memory. Primary keys are
-integers (`shop.models.FeedObject.id`), so Python's `min` is the database's order.
-
-Cold seek. With no cursor (cold start, eviction, expiry, another worker's per-process cache,
-a jump, a broken cache) the pager counts positions in the feed as it is now, with one query for
-the key at a position, then the same keyset read. The query is index-only (O(offset)), or, for
-a whole catalogue table on PostgreSQL, answered by its rank index (`feeds.rank_index`: counts
-per bucket of ids kept by triggers, about what the first page costs at any depth). A walk's pages can only
-skip when rows LEFT the feed, behind the walk, since the walk began (not merely since its
-previous page: cursor pages keep the walk exact but do not restore positions); rows added only
-ever cause duplicates. How far to seek therefore depends on how rows leave the feed:
-
-* Exact (no overlap): on a catalogue feed (products, categories, pages:
-  `Feed.rows_leave_only_by_deletion`) without `modified_after`, rows leave only by deletion,
-  and every deletion is queued in the GDPR outbox in the same transaction. The page starts at
-  position O when no deletion of that type is queued (or may have been absorbed by a pending
-  one) within `LONGEST_WALK` (6 hours, far longer than a walk, so a row that left earlier left
-  before the walk began): `gdpr.outbox.deletion_queued_since`, one indexed query, asked AFTER
-  the seek, so a deletion that commits between the two is seen, never missed.
-* With margin: otherwise (customers and orders, which also leave the GDPR window with time or
-  by withdrawal or erasure; any `modified_after` page, whose cutoff moves with time; a
-  catalogue with a recent deletion, which then seeks a second time) the page starts up to
-  ⌈O/10⌉ rows early, at position O - 1 - ⌈O/10⌉ (from the first row when that is negative).
-
-A seek with margin skips nothing as long as the drift (rows that left behind the walk, plus
-duplicates the walk was served) is at most ⌈O/10⌉, i.e. the feed now holds at least
-O - ⌈O/10⌉ rows up to the last row the walk was served. The margin grows with O, not a fixed
-number of rows, because a cold page leaves the walk exactly its margin behind its offset: with
-a fixed margin, consecutive cold pages (a dead or per-process cache) would have no slack at
-all; with ⌈O/10⌉ they have about L/10 rows of slack per page, and a cold page after a run of
-cursor hits from O' about (O - O')/10. The price is up to ⌈O/10⌉ duplicates per such page.
-Past the end the page is `[]`; a cold page with margin just past the end may repeat the last
-rows: the walk then ends at its next page (by cursor), or, with no cursors at all, once
-O - 1 - ⌈O/10⌉ passes the end (about O/9 rows later).
-
-So pages overlap only on a cold page with margin; with unchanged data they never overlap or
-skip, except the cold pages of customers and orders (their set moves with time, unseen) and of
-`modified_after` walks, which overlap by their margin.
-
-Guarantee. A row in the feed for the whole walk is served AT LEAST once, unless (a) a cold page
-with margin met more drift than its margin (above); (b) the walk paused longer than the TTL (its
-cursor expired) or its cursor was evicted, and another walk of the same identity wrote one at
-the same offset, ending later, before this walk read it; (c) a write failed, its delete failed
-too, and the next page was served by another process; (d) a cache call stalled longer than
-`LOCK_SECONDS`; (e) before an exact cold page, a catalogue row left behind the walk after the
-walk (or a walk of its identity whose cursor it followed) began but more than `LONGEST_WALK`
-before that page, or left without the outbox knowing (raw SQL, a changed primary key); or (f)
-two walks of the identity waited at one offset, a page of one was served twice (a retry) and so
-released the other's wait, and a third walk then wrote a later cursor there before the other read
-it (all three within seconds; without the third walk the other only seeks cold).
-A walk that finds all its cursors, with no other walk of its identity under way, serves every
-such row EXACTLY once (its pages are disjoint, increasing key ranges), whatever is added or
-deleted meanwhile, and so do back-to-back walks; with unchanged data and a fresh cache, a walk is
-exact, and so is a catalogue walk (without `modified_after`) with no cursors at all. A page
-served twice (a retry after the client gave up) leaves one extra wait, which may pull a walk of
-the identity within the TTL back (duplicates).
-
-Whole feeds (no `limit`) are read in keyset batches of `BATCH_SIZE` rows, so memory stays
-constant whatever the feed's size; a page larger than a batch is read as several batches.
+`FeedPagination(params, client=…, deletions_since=…).paginate_queryset(queryset, feed, cutoff=…)`
+locates the page at `params.offset` (after the walk's cursor; else by cold seek, exact when no
+row can have left the feed during the walk, else `cold_seek_margin(offset)` rows early) and
+returns its rows as `values()` batches in key order; once they are exhausted, the walk's cursor
+waits for its next page. Pages may overlap, never skip a row that stayed in the feed, with the
+exceptions and proofs in docs/feeds.md ("Pagination design"). `Cursors` keeps an identity's
+pending cursors in Django's cache (a record it cannot read is a miss); `keyset_batches()` reads
+any queryset in key order in constant memory.
 """
 
 from __future__ import annotations
@@ -98,12 +21,30 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.core.cache import cache
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from feeds import rank_index
+
+if TYPE_CHECKING:
+    from feeds.base import Feed
+    from feeds.params import FeedParams
+
+__all__ = [
+    "BATCH_SIZE",
+    "CURSOR_TTL_SECONDS",
+    "LONGEST_WALK",
+    "CursorRecord",
+    "Cursors",
+    "FeedPagination",
+    "Start",
+    "cold_seek_margin",
+    "forget_unsaved_cursors",
+    "keyset_batches",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +55,7 @@ BATCH_SIZE = 1000
 CURSOR_TTL_SECONDS = 600
 # The per-key write lock: held for one read and one write, expires by itself if its holder dies.
 LOCK_SECONDS = 5
-# A cold page starts up to ⌈offset / COLD_SEEK_DIVISOR⌉ rows early (see the module docstring).
+# A cold page starts up to ⌈offset / COLD_SEEK_DIVISOR⌉ rows early (docs/feeds.md).
 COLD_SEEK_DIVISOR = 10
 # No walk lasts longer, from its first page to its last (an importer's walk takes minutes; a
 # million rows at limit 100 is 10,000 pages): a row that left the feed earlier left before the
@@ -130,28 +71,72 @@ def _lowest(*keys: Any) -> Any | None:
     return min(present) if present else None
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class CursorRecord(NamedTuple):
+    """One pending cursor of an identity: where its walks continue, how many wait, until when.
+
+    Stored in the cache as a plain list in this order (`list(record)`, the format since cursors
+    were introduced), so unpickling never depends on this class; `read()` turns a stored value
+    back into a record, or None.
+    """
+
+    last_pk: int  # the lowest last primary key of the walks waiting at this offset
+    waiting: int  # how many walks wait here
+    expires: float  # unix time
+
+    @classmethod
+    def read(cls, stored: Any) -> CursorRecord | None:
+        """The record a stored value holds; None for anything else (a miss, never a wrong row)."""
+        if not isinstance(stored, (tuple, list)) or len(stored) != 3:
+            return None
+        last_pk, waiting, expires = stored
+        if not (_is_int(last_pk) and _is_int(waiting) and isinstance(expires, (int, float))):
+            return None
+        return cls(last_pk, waiting, expires)
+
+
+def _pending(state: Any, now: float) -> dict[int, CursorRecord]:
+    """The readable, unexpired records of a stored state (anything unexpected counts as none)."""
+    if not isinstance(state, dict):
+        return {}
+    pending = {}
+    for offset, stored in state.items():
+        record = CursorRecord.read(stored)
+        if record is not None and _is_int(offset) and record.expires > now:
+            pending[offset] = record
+    return pending
+
+
+class _Unsaved(NamedTuple):
+    last_pk: Any
+    deadline: float  # time.monotonic()
+
+
 class _UnsavedCursors:
     """Cursors whose cache write failed, per (identity, offset), merged by minimum, for the TTL."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: OrderedDict[tuple[str, int], tuple[Any, float]] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, int], _Unsaved] = OrderedDict()
 
     def get(self, key: tuple[str, int]) -> Any | None:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
                 return None
-            if entry[1] <= time.monotonic():
+            if entry.deadline <= time.monotonic():
                 del self._entries[key]
                 return None
-            return entry[0]
+            return entry.last_pk
 
     def lower(self, key: tuple[str, int], last_pk: Any) -> None:
         with self._lock:
             entry = self._entries.pop(key, None)
-            current = entry[0] if entry is not None and entry[1] > time.monotonic() else None
-            self._entries[key] = (_lowest(current, last_pk), time.monotonic() + CURSOR_TTL_SECONDS)
+            current = entry.last_pk if entry is not None and entry.deadline > time.monotonic() else None
+            self._entries[key] = _Unsaved(_lowest(current, last_pk), time.monotonic() + CURSOR_TTL_SECONDS)
             while len(self._entries) > UNSAVED_MAX_ENTRIES:
                 self._entries.popitem(last=False)
 
@@ -172,24 +157,13 @@ class _LockNotObtained(Exception):
     pass
 
 
-# One pending cursor in an identity's state: [lowest last key, walks waiting on it, expiry].
-_PK, _WAITING, _EXPIRES = 0, 1, 2
-
-
-def _live(state: Any, now: float) -> dict[int, list[Any]]:
-    """The unexpired pending cursors of a stored state (anything unexpected counts as none)."""
-    if not isinstance(state, dict):
-        return {}
-    return {offset: entry for offset, entry in state.items() if entry[_EXPIRES] > now}
-
-
 class Cursors:
     """The pending cursors of the walks of one identity: next offset -> lowest last primary key.
 
     One cache entry per identity (feed, walk query, client) holds only the cursors some walk
     still waits on: a page that continues at offset N adds one waiting walk at N; serving the
     page at N (or the empty page past the end) releases one. A walk that ended leaves nothing
-    behind, so the next walk of the identity meets none of its cursors (see the module doc).
+    behind, so the next walk of the identity meets none of its cursors (docs/feeds.md).
 
     A cache failure only costs speed or duplicates (the pager seeks early), never a skipped row.
     """
@@ -205,8 +179,8 @@ class Cursors:
         except Exception:  # the cache is an accelerator, never a dependency
             logger.warning("pagination cursor cache unavailable", exc_info=True)
             state = None
-        entry = _live(state, time.time()).get(offset)
-        return _lowest(entry[_PK] if entry else None, _unsaved.get((self.key, offset)))
+        record = _pending(state, time.time()).get(offset)
+        return _lowest(record.last_pk if record else None, _unsaved.get((self.key, offset)))
 
     def advance(self, *, served: int, next_offset: int, last_pk: Any) -> None:
         """The page at `served` ended at `last_pk`: its walk now waits at `next_offset`.
@@ -239,20 +213,21 @@ class Cursors:
             raise _LockNotObtained(self.key)
         try:
             now = time.time()
-            pending = _live(cache.get(self.key), now)
+            pending = _pending(cache.get(self.key), now)
             released = pending.get(release)
             if released is not None:
-                released[_WAITING] -= 1
-                if released[_WAITING] <= 0:
+                if released.waiting > 1:
+                    pending[release] = released._replace(waiting=released.waiting - 1)
+                else:
                     del pending[release]
             if add is not None:
                 offset, last_pk = add
-                entry = pending.get(offset)
-                lowest = _lowest(entry[_PK] if entry else None, last_pk, _unsaved.get((self.key, offset)))
-                waiting = entry[_WAITING] + 1 if entry else 1
-                pending[offset] = [lowest, waiting, now + CURSOR_TTL_SECONDS]
+                record = pending.get(offset)
+                lowest = _lowest(record.last_pk if record else None, last_pk, _unsaved.get((self.key, offset)))
+                waiting = record.waiting + 1 if record else 1
+                pending[offset] = CursorRecord(lowest, waiting, now + CURSOR_TTL_SECONDS)
             if pending:
-                cache.set(self.key, pending, CURSOR_TTL_SECONDS)
+                cache.set(self.key, {offset: list(record) for offset, record in pending.items()}, CURSOR_TTL_SECONDS)
             elif released is not None:
                 cache.delete(self.key)  # the identity's last walk ended: nothing waits
         finally:
@@ -295,34 +270,83 @@ class Start:
     via: str
 
 
-def page_start(
-    queryset: QuerySet,
-    *,
-    pk_name: str,
-    offset: int,
-    cursors: Cursors | None,
-    positions_kept: Callable[[], bool] | None = None,
-) -> Start:
-    """Locate where the page at `offset` of `queryset` (ordered by `pk_name`) starts.
+class FeedPagination:
+    """The page of one feed for one request, shaped like DRF's `BasePagination`.
 
-    After the walk's cursor when one is known; otherwise by cold seek. `positions_kept`, when
-    given, says whether no row can have left `queryset` during the walk (no row that left since
-    `LONGEST_WALK` ago): then the seek is exact, at position `offset`; otherwise, or without it,
-    up to `cold_seek_margin(offset)` rows earlier (see the module docstring).
+    `paginate_queryset()` locates the page and returns its row batches; it owns the seek (rank
+    index or plain), the walk's cursors and whether a cold seek may be exact. `deletions_since`
+    (feed name, moment) says whether a row of that feed was deleted since the moment (the
+    outbox knows); without it no cold seek is exact.
     """
-    if offset == 0:
-        return Start(after=None, past_end=False, via="first")
-    if cursors is not None:
-        after = cursors.get(offset)
-        if after is not None:
-            return Start(after=after, past_end=False, via="cursor")
-    if positions_kept is not None:
-        exact = _seek(queryset, pk_name=pk_name, position=offset - 1, via="exact seek")
-        # Asked after the seek, not before: a row deleted before the seek counted has its outbox
-        # row committed with it, so it is seen here; one deleted after cannot have moved the seek.
-        if positions_kept():
-            return exact
-    return _seek(queryset, pk_name=pk_name, position=offset - 1 - cold_seek_margin(offset), via="seek")
+
+    def __init__(
+        self,
+        params: FeedParams,
+        *,
+        client: str = "",
+        deletions_since: Callable[[str, dt.datetime], bool] | None = None,
+    ):
+        self.params = params
+        self.client = client
+        self.deletions_since = deletions_since
+        self.start: Start | None = None  # where the page started, once located
+
+    def paginate_queryset(
+        self, queryset: QuerySet, feed: Feed, *, cutoff: dt.datetime | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Locate the page of `queryset` (`feed.selection(modified_since=cutoff)`) now; its
+        `feed.read_columns()` rows follow as `values()` batches, read as they are asked for."""
+        params = self.params
+        pk_name = feed.pk_name()
+        cursors = Cursors(feed=feed.name, walk=params.walk(), client=self.client) if params.paged else None
+        # Rows leave a catalogue feed only when deleted; with a cutoff, also as it moves with time.
+        may_be_exact = feed.rows_leave_only_by_deletion and cutoff is None and self.deletions_since is not None
+        self.start = self._locate(
+            queryset, pk_name=pk_name, cursors=cursors, feed_name=feed.name if may_be_exact else None
+        )
+        if self.start.past_end:
+            batches: Iterator[list[dict[str, Any]]] = iter(())
+        else:
+            batches = keyset_batches(
+                queryset, pk_name=pk_name, columns=feed.read_columns(), after=self.start.after, limit=params.limit
+            )
+        return self._walked(batches, pk_name=pk_name, cursors=cursors)
+
+    def _locate(self, queryset: QuerySet, *, pk_name: str, cursors: Cursors | None, feed_name: str | None) -> Start:
+        """After the walk's cursor when one is known; otherwise by cold seek, exact when
+        `feed_name` is given and none of its rows left during the walk, else with margin."""
+        offset = self.params.offset
+        if offset == 0:
+            return Start(after=None, past_end=False, via="first")
+        if cursors is not None:
+            after = cursors.get(offset)
+            if after is not None:
+                return Start(after=after, past_end=False, via="cursor")
+        if feed_name is not None:
+            exact = _seek(queryset, pk_name=pk_name, position=offset - 1, via="exact seek")
+            # Asked after the seek, not before: a row deleted before the seek counted has its
+            # outbox row committed with it, so it is seen here; one deleted after cannot have
+            # moved the seek. Against the clock, not the feed's `now`: the outbox stamps real time.
+            if not self.deletions_since(feed_name, timezone.now() - LONGEST_WALK):
+                return exact
+        return _seek(queryset, pk_name=pk_name, position=offset - 1 - cold_seek_margin(offset), via="seek")
+
+    def _walked(
+        self, batches: Iterator[list[dict[str, Any]]], *, pk_name: str, cursors: Cursors | None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """`batches`; once exhausted, the walk waits for its next page (or has ended)."""
+        last_pk = None
+        for batch in batches:
+            last_pk = batch[-1][pk_name]
+            yield batch
+        if cursors is None:
+            return
+        offset = self.params.offset
+        if last_pk is not None:
+            # The next page of this walk continues from here instead of seeking.
+            cursors.advance(served=offset, next_offset=offset + self.params.limit, last_pk=last_pk)
+        else:
+            cursors.walk_ended(offset)
 
 
 def _seek(queryset: QuerySet, *, pk_name: str, position: int, via: str) -> Start:

@@ -1,25 +1,12 @@
 """Feed responses as a stream of bytes, for the HTTP views and for commands (`export_feed`).
 
-    feed_chunks(name, *, params, fmt="json", client="", now=None) -> FeedStream
-
-    name    a registry name ("products", "categories", "orders", "customers", "pages") or
-            "all" (the single feed; JSON only, never paged). Unknown: `FeedNotFound`.
-    params  a `feeds.params.FeedParams` (`parse_params()` for a query string, or built directly).
-            A language outside `CLERK_LANGUAGES` is a `BadParameter`.
-    fmt     "json" (an array; the single feed's object) or "ndjson" (one object per line).
-    client  an opaque identity of the caller (never a token): part of the pagination cursor's
-            key, so walks of different importers never share cursors. "" for commands.
-    now     the moment the feed is served at (GDPR window, `modified_after`, ages); default now.
-
-The result is an `Iterator[bytes]` of chunks of about 64 KB, read from the database in keyset
-batches: constant memory whatever the feed's size. Before `feed_chunks` returns, the page has
-been located and its first batch read and shaped, so a database that cannot answer fails
-there, as an ordinary exception, not in the middle of a 200. A failure later ends the body
-with `feeds.encoding.POISON` and re-raises: the body never parses as a complete feed. When
-the iteration is over, `rows` and `bytes` say what it carried.
-
-A personal feed (`Feed.personal`) records each batch's ids as held by Clerk (`gdpr.holdings`)
-before shaping it: a batch whose recording fails is never served (fail closed).
+`feed_chunks(name, *, params, fmt="json", client="", now=None) -> FeedStream`: an iterator of
+~64 KB chunks of feed `name` (a registry name, or "all": JSON only, never paged) for `params`,
+in "json" or "ndjson"; `client` (never a token) keys the walk's cursors. The page is located
+and its first batch read before it returns, so a database that cannot answer fails there; a
+later failure ends the body with `feeds.encoding.POISON` and re-raises. `rows` and `bytes`
+count what it carried. Paging is `feeds.pagination`'s; a personal feed records each batch as
+held by Clerk (`gdpr.holdings`) before shaping it: a batch not recorded is never served.
 """
 
 from __future__ import annotations
@@ -33,7 +20,7 @@ from django.utils import timezone
 
 from feeds import encoding
 from feeds.base import Feed
-from feeds.pagination import LONGEST_WALK, Cursors, keyset_batches, page_start
+from feeds.pagination import FeedPagination
 from feeds.params import FeedParams, check_language
 from feeds.registry import FEEDS, SINGLE_FEED, data_changed_at, feed_class
 from gdpr.holdings import record_handed_out
@@ -135,7 +122,7 @@ def modified_since(now: dt.datetime, days: int | None) -> dt.datetime | None:
 
 
 class _PageReader:
-    """One feed's objects for one response: locate the page, then read it in keyset batches."""
+    """One feed's objects for one response: the paginator's batches, recorded and shaped."""
 
     def __init__(self, feed: Feed, *, params: FeedParams, client: str):
         self.feed = feed
@@ -143,72 +130,33 @@ class _PageReader:
         self.client = client
         self._first: list[dict[str, Any]] | None = None
         self._batches: Iterator[list[dict[str, Any]]] | None = None
-        self._cursors: Cursors | None = None
-        self._last_pk: Any = None  # primary key of the last row read
 
     def open(self) -> None:
         """Locate the start of the page and read and shape its first batch."""
         if self._batches is not None:
             return
-        feed, params = self.feed, self.params
-        cutoff = modified_since(feed.now, params.modified_after)
-        queryset = feed.selection(modified_since=cutoff)
-        pk_name = feed.pk_name()
-        if params.paged:
-            self._cursors = Cursors(feed=feed.name, walk=params.walk(), client=self.client)
-        # Rows leave a catalogue feed only when deleted; with a cutoff, also as it moves with time.
-        stable = feed.rows_leave_only_by_deletion and cutoff is None
-        start = page_start(
-            queryset,
-            pk_name=pk_name,
-            offset=params.offset,
-            cursors=self._cursors,
-            positions_kept=self._no_recent_deletion if stable else None,
+        cutoff = modified_since(self.feed.now, self.params.modified_after)
+        paginator = FeedPagination(self.params, client=self.client, deletions_since=deletion_queued_since)
+        self._batches = paginator.paginate_queryset(
+            self.feed.selection(modified_since=cutoff), self.feed, cutoff=cutoff
         )
-        if start.past_end:
-            self._batches = iter(())
-        else:
-            self._batches = keyset_batches(
-                queryset,
-                pk_name=pk_name,
-                columns=feed.read_columns(),
-                after=start.after,
-                limit=params.limit,
-            )
         self._first = self._next_batch()
 
-    def _no_recent_deletion(self) -> bool:
-        """No row of this feed deleted within `LONGEST_WALK`: none left during the walk.
-
-        Measured against the clock, not the feed's `now`: the outbox stamps real time.
-        """
-        since = timezone.now() - LONGEST_WALK
-        return not deletion_queued_since(self.feed.name, since)
-
     def objects(self) -> Iterator[dict[str, Any]]:
-        """The page's Clerk objects, batch by batch; remembers where the page ended."""
+        """The page's Clerk objects, batch by batch."""
         self.open()
         batch, self._first = self._first, None
         while batch is not None:
             yield from batch
             batch = self._next_batch()
-        if self._cursors is None:
-            return
-        offset = self.params.offset
-        if self._last_pk is not None:
-            # The next page of this walk continues from here instead of seeking.
-            self._cursors.advance(served=offset, next_offset=offset + self.params.limit, last_pk=self._last_pk)
-        else:
-            self._cursors.walk_ended(offset)
 
     def _next_batch(self) -> list[dict[str, Any]] | None:
         assert self._batches is not None
         rows = next(self._batches, None)
         if rows is None:
             return None
-        pk_name = self.feed.pk_name()
-        self._last_pk = rows[-1][pk_name]
         if self.feed.personal:
             # Committed before the batch's bytes exist (the feeds run in autocommit).
+            pk_name = self.feed.pk_name()
             record_handed_out(object_type=self.feed.name, ids=[row[pk_name] for row in rows])
         return self.feed.objects(rows)

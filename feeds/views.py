@@ -1,16 +1,12 @@
-"""The one generic feed view, and JSON 400/404/500 pages for everything under /feed/.
+"""The one generic feed view (`FeedView`), and JSON 400/404/500 pages for everything under /feed/.
 
-`FeedView` keeps DRF's default authentication, permission and throttle classes from
-settings (the security layer fills them in) and renders every error through
-`feeds.errors.exception_handler`. It only translates HTTP into a feed request: which feed,
-which format, which parameters, who asks; `feeds.stream` does the rest.
-
-When the server closes a response (WSGI's `close()`, called after the body's last byte was
-written, or after the stream failed or the client went away) the view sends
-`feeds.signals.page_served` and writes one line to the `feeds.access` logger, never with a
-token, hash, email or name. Not earlier: a chunked body ends with the server's terminating
-chunk, which the server writes only once the iterator is exhausted, so anything done at the end
-of the iteration (the import-run write, the log line) would hold back the importer's page.
+`FeedView` is a DRF `APIView` with REST_FRAMEWORK's default authentication, permission and
+throttle classes; DRF's own refusals (405, permission, throttle) are raised as `feeds.errors`
+exceptions, so every error takes one path: `feeds.errors.exception_handler`. The view only
+translates HTTP into a feed request (feed, format, parameters, who asks); `feeds.stream` does
+the rest. When the server closes the response, after its last byte, the view sends
+`feeds.signals.page_served` and logs one `feeds.access` line (never a token, hash, email or
+name); not earlier, so nothing holds back the chunked body's end (docs/feeds.md).
 """
 
 from __future__ import annotations
@@ -27,7 +23,16 @@ from rest_framework.views import APIView
 
 from clerkfeeds.proxies import client_address
 from feeds import encoding
-from feeds.errors import BadParameter, FeedError, FeedNotFound, error_response
+from feeds.errors import (
+    BadParameter,
+    FeedError,
+    FeedNotFound,
+    MethodNotAllowed,
+    NotAuthenticated,
+    ServerError,
+    TooManyRequests,
+    error_response,
+)
 from feeds.middleware import FEED_PREFIX
 from feeds.params import FeedParams, parse_params
 from feeds.registry import FEEDS, SINGLE_FEED, feed_class
@@ -57,6 +62,16 @@ class FeedView(APIView):
 
     def get(self, request: Request, feed: str | None = None, fmt: str | None = None) -> HttpResponseBase:
         return self.serve(request, feed, fmt, head=False)
+
+    # DRF's refusals, raised as feed errors (DRF's hooks for them).
+    def http_method_not_allowed(self, request: Request, *args, **kwargs):
+        raise MethodNotAllowed()
+
+    def permission_denied(self, request: Request, message: str | None = None, code: str | None = None):
+        raise NotAuthenticated()
+
+    def throttled(self, request: Request, wait: float | None):
+        raise TooManyRequests(headers={"Retry-After": str(max(int(wait or 60), 1))})
 
     def head(self, request: Request, feed: str | None = None, fmt: str | None = None) -> HttpResponseBase:
         return self.serve(request, feed, fmt, head=True)
@@ -224,12 +239,6 @@ def _log(
 
 
 # --- Django's error pages, as the feed contract's JSON under /feed/ ----------------------------
-class _ServerError(FeedError):
-    status = 500
-    code = "server_error"
-    detail = "The feed could not be served; try again later."
-
-
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     """`handler400` (Django's SuspiciousOperation, e.g. too many query fields): JSON under /feed/."""
     if request.path.startswith(FEED_PREFIX):
@@ -247,5 +256,5 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 def server_error(request: HttpRequest) -> HttpResponse:
     """`handler500`: JSON under /feed/ (never a body that could pass for a feed), Django's elsewhere."""
     if request.path.startswith(FEED_PREFIX):
-        return error_response(_ServerError())
+        return error_response(ServerError())
     return defaults.server_error(request)

@@ -9,7 +9,7 @@ import pytest
 from django.db import DatabaseError, connection
 from django.test.utils import CaptureQueriesContext
 
-from feeds import encoding, pagination, stream
+from feeds import encoding, pagination
 from feeds.params import FeedParams
 from feeds.signals import page_served
 from feeds.stream import feed_chunks
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 def break_row_source_after(monkeypatch, batches: int, *, model=None):
     """Make the keyset reader fail after `batches` batches (of `model`'s feed, or any)."""
-    real = stream.keyset_batches
+    real = pagination.keyset_batches
 
     def failing(queryset, **kwargs):
         served = 0
@@ -31,7 +31,7 @@ def break_row_source_after(monkeypatch, batches: int, *, model=None):
                 served += 1
             yield batch
 
-    monkeypatch.setattr(stream, "keyset_batches", failing)
+    monkeypatch.setattr(pagination, "keyset_batches", failing)
 
 
 def read_until_failure(response) -> bytes:

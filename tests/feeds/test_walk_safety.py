@@ -551,3 +551,22 @@ def test_property_every_row_in_the_feed_for_the_whole_walk_is_served_at_least_on
     if not plan["concurrent"]:
         identity = pagination.Cursors(feed="pages", walk=walk.walk(), client="importer")
         assert cache.get(identity.key) is None, "a walk that ended leaves no cursor for the next one"
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "not a state",
+        {2: "garbage"},
+        {2: [20, 1]},
+        {2: ["20", 1, 9e99]},
+        {2: (20, 1, None)},
+        {"2": [20, 1, 9e99]},
+    ],
+)
+def test_a_cursor_record_that_cannot_be_read_is_a_miss(stored):
+    walks = cursors()
+    cache.set(walks.key, stored, 60)
+    assert walks.get(2) is None  # the page seeks cold: never a wrong row, never an error
+    walks.advance(served=0, next_offset=2, last_pk=20)
+    assert walks.get(2) == 20
