@@ -95,6 +95,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=40, help="pages of 1,000 per walk (default 40)")
     parser.add_argument("--rounds", type=int, default=5, help="walks per feed (default 5)")
+    parser.add_argument("--no-sweep", dest="sweep", action="store_false", help="pages only")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         raise SystemExit("run it on PostgreSQL (DATABASE_URL)")
@@ -104,6 +105,8 @@ def main() -> None:
             f"{feed}: recording {r['first_ms']:.2f} ms/page on the first walk; then {r['rec_ms']:.2f} ms "
             f"of a {r['page_ms']:.1f} ms page: ratio {r['ratio']:.3f}"
         )
+    if not args.sweep:
+        return
     held = seed_holdings()
     print(f"holdings seeded with every customer and order: {held}")
     for label in ("first sweep (upgrade)", "second sweep (steady)"):
