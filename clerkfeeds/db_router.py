@@ -21,7 +21,7 @@ from django.http import HttpRequest, HttpResponse
 REPLICA = "replica"
 PRIMARY = "default"
 
-# Catalogue models, by label: safe to read slightly stale (see the module docstring).
+# Catalogue models, by label: safe to read slightly stale (docs/operations.md, read replica).
 REPLICA_MODELS = frozenset({"shop.product", "shop.category", "shop.productcategory", "shop.page"})
 
 _replica_reads: contextvars.ContextVar[bool] = contextvars.ContextVar("replica_reads", default=False)

@@ -95,7 +95,7 @@ _VIEWS = {"/healthz": healthz, "/readyz": readyz}
 
 
 class HealthEndpointsMiddleware:
-    """Answer the health paths before host validation and the HTTPS redirect (see module doc)."""
+    """Answer the health paths before host validation and the HTTPS redirect (docs/operations.md)."""
 
     def __init__(self, get_response):
         self.get_response = get_response

@@ -50,7 +50,7 @@ def export_feed(
     mode: int = DEFAULT_MODE,
     progress: Progress | None = None,
 ) -> ExportReport:
-    """Write feed `name` (a type, or "all") to `out` atomically; see the module docstring.
+    """Write feed `name` (a type, or "all") to `out` atomically (docs/operations.md, "Static feeds").
 
     Raises what the feed raises (`FeedNotFound`, `BadParameter`, a database error) or an
     `OSError` from the disk; in every case `out` is untouched and no temporary file remains.

@@ -158,7 +158,7 @@ class DemoShop:
 def build_demo(
     *, anchor: dt.datetime, products: int = 120, customers: int = 40, orders: int = 200, seed: int = 7
 ) -> DemoShop:
-    """The demo shop's objects; see the module docstring."""
+    """The demo shop's objects (docs/import.md, "The demo shop")."""
     if customers < MIN_CUSTOMERS:
         raise ValueError(f"the demo needs at least {MIN_CUSTOMERS} customers to show every consent case")
     rng = random.Random(seed)
