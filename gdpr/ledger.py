@@ -1,6 +1,6 @@
 """Writes to the consent ledger. Records are only ever added; see `gdpr.models.ConsentRecord`.
 
-`record_consent` / `record_consents` (one `ConsentChange` each) are the only ways consent
+`record_consent` / `record_consents` (a list of `ConsentChange`) are the only ways consent
 changes: in one transaction they append the records, move the `updated_at` of what the change
 concerns and queue Clerk deletions for what it took out of the feeds. A record's time is capped
 at the moment it is recorded (`capped_at`; up to `MAX_CLOCK_SKEW` ahead is accepted).
