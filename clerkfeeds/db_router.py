@@ -1,25 +1,13 @@
 """Optional read replica for the feeds (`DATABASE_REPLICA_URL`).
 
 settings.py installs `FeedReadReplicaRouter` and `FeedReplicaReadsMiddleware` when a replica is
-configured. Reads go to the replica only when both hold:
+configured. Reads go to the replica only inside `replica_reads()` (which the middleware enters
+for GET/HEAD under /feed/, around the view and each chunk of a streamed body) and only for
+catalogue models (`REPLICA_MODELS`). Everything else, personal data above all, reads the
+primary: a lagging replica could hand a customer who just withdrew consent back to Clerk.
+Writes always go to the primary; `migrate` never touches the replica.
 
-* the code asked for it: inside `replica_reads()`, which the middleware enters for every GET or
-  HEAD under /feed/, around the view *and* each chunk of a streamed body (a streamed feed is
-  read from the database after the view has returned); and
-* the model is catalogue data (products, their categories, pages).
-
-Everything else reads the primary: the admin and the importer must read their own writes (a
-consent just recorded, the row an upsert compares against), and so must the import-run
-bookkeeping of the feeds app.
-
-Why personal data (customers, orders, consent records) never comes from the replica: a replica
-lags. A customer who withdraws consent is deleted at Clerk by the outbox within seconds; a
-customers page read from a replica a few seconds behind would hand them straight back to
-Clerk. Stale catalogue data costs nothing of that kind: the next import corrects it. The
-trade-off that remains: while the replica lags, a catalogue page can miss the newest changes,
-and a walk whose pages come from replicas at different lag (several replicas behind one name)
-can see a row move. Use one replica per walk's connection (one DATABASE_REPLICA_URL), and
-monitor its lag.
+See docs/operations.md ("Production deployment", read replica).
 """
 
 from __future__ import annotations
@@ -35,7 +23,7 @@ from feeds.middleware import FEED_PREFIX
 REPLICA = "replica"
 PRIMARY = "default"
 
-# Catalogue models, by label: safe to read slightly stale (see the module docstring).
+# Catalogue models, by label: safe to read slightly stale (docs/operations.md, read replica).
 REPLICA_MODELS = frozenset({"shop.product", "shop.category", "shop.productcategory", "shop.page"})
 
 _replica_reads: contextvars.ContextVar[bool] = contextvars.ContextVar("replica_reads", default=False)

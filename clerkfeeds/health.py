@@ -1,16 +1,13 @@
 """Health endpoints for load balancers, orchestrators and the Docker HEALTHCHECK.
 
-* `GET /healthz`: the process is alive and answers (no I/O at all).
-* `GET /readyz`: every configured database answers a trivial query and the cache stores and
-  returns a value; 503 otherwise, naming only the failed component.
+* `healthz` (`GET /healthz`): the process is alive and answers (no I/O at all).
+* `readyz` (`GET /readyz`): every configured database answers a trivial query and the cache
+  stores and returns a value; 503 otherwise, naming only the failed component.
 
-Neither needs credentials and neither says anything about the service (no versions, no counts,
-no settings): they are reachable by anyone who can reach the port.
-
-Probes come from addresses and Host headers the site does not serve (a container's own
-loopback, a pod IP), and over plain HTTP. `HealthEndpointsMiddleware`, first in MIDDLEWARE,
-answers them before Django validates the Host header or redirects to HTTPS; the same views are
-also routed in `clerkfeeds/urls.py`, so they work without the middleware.
+No credentials, nothing about the service (no versions, counts or settings). Probes come over
+plain HTTP with foreign Host headers, so `HealthEndpointsMiddleware`, first in MIDDLEWARE,
+answers `HEALTH_PATHS` before Host validation and the HTTPS redirect (also routed in urls.py).
+See docs/operations.md ("Health endpoints").
 """
 
 from __future__ import annotations
@@ -98,7 +95,7 @@ _VIEWS = {"/healthz": healthz, "/readyz": readyz}
 
 
 class HealthEndpointsMiddleware:
-    """Answer the health paths before host validation and the HTTPS redirect (see module doc)."""
+    """Answer the health paths before host validation and the HTTPS redirect (docs/operations.md)."""
 
     def __init__(self, get_response):
         self.get_response = get_response

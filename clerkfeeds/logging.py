@@ -1,14 +1,12 @@
 """Log redaction: a last line of defence so that secrets and personal data never reach a log.
 
-Code must not log tokens, hashes, salts, emails or names in the first place; this filter scrubs
-what slips through anyway: a third-party library's message, an exception text quoting a URL or
-a request's headers, Django's `request` attached to `django.request` records (its repr carries
-the query string, with the single feed's `salt` and `hash`).
+Code must not log tokens, hashes, salts, emails or names in the first place; `RedactingFilter`,
+installed on every handler (settings.LOGGING), scrubs what slips through anyway. It rewrites
+the record in place: the message, the exception and stack text, and every `extra` attribute.
+Helpers: `redact(text)`, `redact_value(value, name)`; `SENSITIVE_NAMES`, `REDACTED`. Names are
+only caught as dict/JSON fields: the real rule is that feed code never logs an object's fields.
 
-`RedactingFilter` is installed on every handler (settings.LOGGING). It rewrites the record in
-place: the rendered message, the exception and stack text, and every `extra` attribute. Names
-cannot be recognised in free text, so they are only caught as dict/JSON fields; the real rule is
-that feed code never logs an object's fields.
+See docs/security.md ("Log redaction").
 """
 
 from __future__ import annotations

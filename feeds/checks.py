@@ -1,15 +1,12 @@
 """System checks that refuse a configuration which would leak feed data or weaken its guards.
 
-In the style of `django/core/checks/security/base.py`: one tiny function per rule, messages
-as constants with stable ids, a hint that says the fix. A leak is an Error, because
-`manage.py check --deploy` fails only on Errors.
+One small function per rule, registered with Django's check framework; messages are module
+constants with stable ids (`clerkfeeds.E001`…, `W001`…) and a hint that says the fix. A leak is
+an Error (`check --deploy` fails only on Errors). Checks of the deployment environment are
+`deploy=True`, like Django's own security checks; checks of settings that are wrong anywhere
+run on every command. CLERK_DATA_PURPOSE is checked by gdpr (gdpr.E001).
 
-Checks of the deployment environment (keys, DEBUG, HTTPS, the shared cache, where Clerk's API
-is, the allowed hosts, the proxies) are `deploy=True`, like Django's own security checks: they
-run with `check --deploy`, so a developer's `migrate` on a laptop is not refused. Checks of
-settings that are wrong anywhere (the feeds' authentication wiring, a malformed Basic
-credential, …) run on every command. CLERK_DATA_PURPOSE is checked by the GDPR app (gdpr.E001),
-where the purposes are defined. Where CLERK_API_URL points: `clerkfeeds.addresses`.
+See docs/security.md ("System checks") for every id and when it fires.
 """
 
 from __future__ import annotations

@@ -1,39 +1,13 @@
 """The primary key at a position of a catalogue table, without counting every key before it.
 
-A cold seek (`feeds.pagination._seek`) needs the key at position O in key order. An index-only
-`ORDER BY id OFFSET O LIMIT 1` steps over O index entries: about 32 µs per 1,000 rows, 30-50 ms
-at a million. The rank index keeps, per bucket of ids, how many rows the table has there
-(`feeds.models.RankBucket`, maintained by the triggers of migration `0002_rank_buckets`). A seek
-then adds up bucket counts until it passes O and steps over at most one bucket's keys:
+`key_at_position(model, position)` and `key_at_position_in(queryset, position)` return a
+`RankSeek`: the key that `ORDER BY id OFFSET position LIMIT 1` would give at that instant, past
+the end, or `UNAVAILABLE` (the caller then uses the plain OFFSET seek). Per-bucket row counts
+(`feeds.models.RankBucket`, buckets of 2**`SHIFT` ids, kept by the triggers of migration
+`0002_rank_buckets`) make it one statement on one snapshot. PostgreSQL and `COUNTED_TABLES`
+only. Maintenance: `armed`, `count_drift`, `rebuild_counts`, `counted_models`.
 
-    WITH the buckets of the table with their running total, the first bucket whose total
-    passes O, and within it the key at O minus the rows before the bucket.
-
-One statement, so the counts and the keys come from one snapshot: under READ COMMITTED a row
-committed mid-seek is in both or in neither, and the answer is the one the OFFSET query would
-give at that instant. The counts change in the same transaction as the rows (triggers), so a
-transaction that has not committed is in neither.
-
-Bucket size: a bucket holds the 2**SHIFT ids `bucket << SHIFT … (bucket << SHIFT) | (2**SHIFT
-- 1)`; SHIFT = 12 (4,096 ids). A seek reads every bucket up to the position plus at most one
-bucket's keys, so the cost is about buckets + ids per bucket; for dense ids that is smallest
-near √N buckets. Shop ids are mostly dense (1M products with ids 1…1M: 245 buckets; the
-benchmark's even ids to 2M: 489 buckets of 2,048 rows), and both terms stay at a few hundred to
-4,096 steps, a fraction of a millisecond, up to tens of millions of rows. Smaller buckets
-would mean more bucket rows to read and to update per imported batch; larger ones, a longer
-in-bucket step. Very sparse ids (one row per bucket) degrade to one bucket row per key, i.e. the
-cost of the plain OFFSET seek: never worse by much, no longer better.
-
-`>>` on a bigint is an arithmetic shift (floor division by 2**SHIFT), so a negative id falls in
-a negative bucket below every non-negative one, and bucket order is id order for all 64-bit ids.
-
-"Unavailable" (the caller then uses the plain OFFSET seek): not PostgreSQL; a table the triggers
-do not count; the triggers missing or disabled right now (`ALTER TABLE … DISABLE TRIGGER`,
-checked inside the same statement); or counts found inconsistent with the rows (a bucket holds
-fewer keys than counted: logged, see `rebuild_counts`). Counts that are too LOW in a bucket are
-not detectable this cheaply: they can only come from writes made while the triggers were
-disabled or dropped, or from `feeds_rankbucket` being edited by hand; recount with
-`rebuild_counts` after any such operation.
+See docs/feeds.md ("The rank index") for the proof of exactness and the bucket size.
 """
 
 from __future__ import annotations
@@ -49,7 +23,7 @@ from feeds.models import RankBucket
 
 logger = logging.getLogger(__name__)
 
-# A bucket is `id >> SHIFT`: 4,096 consecutive ids (see the module docstring). The triggers of
+# A bucket is `id >> SHIFT`: 4,096 consecutive ids (docs/feeds.md, "The rank index"). The triggers of
 # migration 0002_rank_buckets use the same value; changing it needs a migration that recounts.
 SHIFT = 12
 # Tables whose rows the triggers count: the catalogue, whose feeds are the whole table.
@@ -159,8 +133,8 @@ def key_at_position_in(queryset: QuerySet, position: int) -> RankSeek:
 def rebuild_counts(model: type[Model], *, using: str | None = None) -> None:
     """Recount `model`'s table from its rows (after a restore or a load made without triggers).
 
-    Locks the table against writers (readers go on) for one grouped scan of its keys: about a
-    second for a million rows."""
+    Locks the table against writers (readers go on) for one grouped scan of its keys (its cost:
+    bench/README.md, "Figures from the code")."""
     alias = using or router.db_for_write(model)
     connection = connections[alias]
     table = model._meta.db_table
@@ -203,8 +177,8 @@ def armed(model: type[Model], *, using: str | None = None) -> bool | None:
 
 
 def count_drift(model: type[Model], *, using: str | None = None) -> list[Drift] | None:
-    """The buckets whose counts differ from `model`'s rows, by one grouped scan of its keys
-    (a few hundred ms for a million rows); None where the rank index does not apply.
+    """The buckets whose counts differ from `model`'s rows, by one grouped scan of its keys;
+    None where the rank index does not apply.
 
     Counts that are too low make an exact cold seek start too late, i.e. skip rows: they can
     only come from writes made without the triggers (a restore with `--disable-triggers`, a

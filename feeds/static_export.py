@@ -1,15 +1,12 @@
 """Static feed files: a feed written to disk, for shops that publish their feeds daily.
 
-`export_feed()` streams the same bytes the HTTP feed serves (`feeds.stream.feed_chunks`) into a
-file, at constant memory, and publishes it atomically: the bytes go to a temporary file in the
-target's directory, which is flushed, fsynced and then renamed over the target (`os.replace`).
-A reader (the web server publishing the file, Clerk's importer behind it) therefore sees the
-old complete file or the new complete file, never a part. Any failure, from the database or
-the disk, removes the temporary file and leaves the target as it was: a partial feed would make
-Clerk delete everything it leaves out.
-
-A name ending in `.gz` is gzip-compressed (with a fixed header time and the uncompressed name,
-so the same data gives the same bytes).
+`export_feed(name, out=…, params=…)` streams the same bytes the HTTP feed serves
+(`feeds.stream.feed_chunks`) into a file at constant memory and publishes it atomically (a
+temporary file in the target's directory, fsynced, then renamed over the target): readers see
+the old complete file or the new one, never a part, and any failure leaves the target as it was.
+A name ending in `.gz` is gzip-compressed with deterministic bytes. Returns an `ExportReport`;
+files are private (`DEFAULT_MODE`, 0600) unless told otherwise.
+See docs/operations.md ("Static feeds").
 """
 
 from __future__ import annotations
@@ -53,7 +50,7 @@ def export_feed(
     mode: int = DEFAULT_MODE,
     progress: Progress | None = None,
 ) -> ExportReport:
-    """Write feed `name` (a type, or "all") to `out` atomically; see the module docstring.
+    """Write feed `name` (a type, or "all") to `out` atomically (docs/operations.md, "Static feeds").
 
     Raises what the feed raises (`FeedNotFound`, `BadParameter`, a database error) or an
     `OSError` from the disk; in every case `out` is untouched and no temporary file remains.

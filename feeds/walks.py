@@ -1,38 +1,13 @@
 """The importer's walks: pages grouped into `ImportRun` rows (writer), and their summary (reader).
 
-`record_page` receives `feeds.signals.page_served` (connected in `FeedsConfig.ready`). It runs for
-every page a worker serves, so it costs at most two queries per page and never raises:
+`record_page` receives `feeds.signals.page_served` (connected in `FeedsConfig.ready`) and folds
+each served page into its walk: offset 0 starts one (abandoning an unfinished one of the same
+feed, client and query), the next offset continues it, a short or failed page finishes it, a
+whole feed is a one-page walk. At most two queries per page; it never raises. On PostgreSQL the
+continuing UPDATE commits asynchronously (only this bookkeeping can be lost in a crash).
+Readers: `latest_complete_walks` (`WalkSummary`), `feeds_whose_latest_walk_failed`, `format_age`.
 
-* a whole feed without `limit`: one INSERT of a finished run;
-* offset 0: the walk begins; an unfinished walk of the same feed, client and query is marked
-  abandoned (UPDATE) and a new run is written (INSERT), finished at once when the page is
-  already the last;
-* any other offset: one UPDATE of the running walk whose next offset is this one, adding the
-  page's counts; a short page (fewer rows than `limit`, the empty page included) finishes it
-  with outcome ok, a failed page with outcome failed. A page that continues no known walk (a
-  retry of an earlier page, the trailing empty page after a short one) changes nothing.
-
-Durability is traded for the importer's time on the one write every page makes: on
-PostgreSQL, the UPDATE of a continuing page commits asynchronously (`synchronous_commit` off for
-its own transaction only, set inside the statement: still one query, see `_ASYNC_COMMIT_SQL`),
-so the worker no longer waits for a WAL flush: measured here, a flush added 0.1 ms on an idle
-disk but 4-12 ms while other writes (an import, another database) kept it busy, to a statement
-of 0.2 ms. The price: if PostgreSQL itself crashes, the last fraction of a
-second of such UPDATEs can be lost, i.e. a walk's record may miss its last pages' counts or stay
-"running" (then "abandoned" by the next walk). Only this bookkeeping can be lost: the setting
-never outlives the statement's transaction, and it is not applied inside a caller's transaction
-(`atomic`), whose durability is the caller's. The writes made once per walk (its INSERT, the
-abandoning UPDATE, a whole feed's run) stay synchronous: they are not worth the distinction.
-
-The signal is sent once the response is complete (`feeds.views`), so this write runs after the
-importer has the page's last byte, not before. Pages are matched to their walk by offset, so
-they must arrive in order: they do on a keep-alive connection; with a new connection per page a
-page recorded before its predecessor (see `feeds.signals` for when that can happen) continues no
-known walk, and the record of that walk stops there (it stays running until the next walk
-abandons it). Only this bookkeeping is affected, never a feed.
-
-`latest_complete_walks` is the summary ops read ("products last fetched by Clerk 3 h ago,
-1,000,214 objects").
+See docs/operations.md ("Import runs") for the rules, the commit trade-off and page order.
 """
 
 from __future__ import annotations
@@ -79,7 +54,7 @@ def record_page(
     params: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> None:
-    """Receiver of `page_served`: fold one served page into its walk (see the module doc)."""
+    """Receiver of `page_served`: fold one served page into its walk (docs/operations.md, "Import runs")."""
     try:
         _record(
             feed=feed,
@@ -157,10 +132,10 @@ def _continue_walk(
     """Add a page to the newest running walk of `same_walk` whose next offset is `offset`; with
     `finish` (outcome, time), end it. One UPDATE, written as SQL once per database and shape.
 
-    What the ORM would send, without its cost: Django took 1.4 ms to build and send this UPDATE
-    with its subquery, against 0.2 ms for the statement sent as SQL (measured here), on every
-    page of every walk. The same statement either way; `tests/ops/test_walks.py` runs it on
-    SQLite and PostgreSQL.
+    What the ORM would send, without its cost: building and sending this UPDATE with its
+    subquery through the ORM cost several times the statement itself, on every page of every
+    walk (figures: bench/README.md, "Figures from the code"). The same statement either way;
+    `tests/ops/test_walks.py` runs it on SQLite and PostgreSQL.
     """
     connection = connections[router.db_for_write(ImportRun)]
     asynchronous = _commits_alone(connection)

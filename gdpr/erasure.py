@@ -1,20 +1,13 @@
 """The right to erasure: anonymise a person here and make Clerk forget them, in one transaction.
 
-What erasure does (`erase_person`):
+`erase_person(email=… or customer_id=…, requested_by=None, reference="")` blanks every customer
+who has or ever had the email (`shop.models.email_key`), or the given customer, and every order
+linked to them; redacts their consent evidence (`gdpr.ledger.redact_evidence`); queues Clerk's
+forget and delete calls; and writes an `Erasure` row (who, when, counts, ids; never the email).
+It returns an `ErasureSummary` (safe to log) and raises `NothingToErase` when nothing matches.
+Erasing again is harmless.
 
-* the person is every customer who has or ever had the email's key (`shop.models.email_key`:
-  casefold), or the customer with the id, and every email those customers have had;
-* every customer row of the person is blanked: name, email and its key, zip, gender, birth
-  date, age, business flag; `erased_at` is set, and the row stays because orders and the ledger
-  point at it. Registration and terms dates stay: on an anonymous row they identify nobody, and
-  they are part of the proof of the contract ground. Their email history is deleted;
-* every order of those customers, and every order (guest or not) placed with any of the
-  person's email keys, gets its email blanked and `erased_at` set; the lines stay;
-* the consent records keep their proof (purpose, granted or withdrawn, when, source, who
-  recorded it) but their evidence text, which may quote the person, becomes a neutral marker;
-* Clerk deletions are queued in the outbox: `/privacy/forget` by email and by customer id, and
-  `DELETE` of the customers and of the orders;
-* an `Erasure` row records who did it and when, with counts and ids, never the email.
+See docs/gdpr.md ("Right to erasure") for what is blanked, what stays, and why.
 """
 
 from __future__ import annotations

@@ -1,17 +1,12 @@
 """Writes to the consent ledger. Records are only ever added; see `gdpr.models.ConsentRecord`.
 
-`record_consent` / `record_consents` are the only ways consent changes. In one transaction they
-append the records, move the feed-relevant `updated_at` of the customers (and, for the sharing
-purpose, of their orders: order eligibility follows it) so incremental imports see the change,
-queue Clerk deletions for every customer and order the change took out of the feeds, and move
-the `updated_at` of every one it brought in (`gdpr.membership.track_feed_changes`: the guest
-orders placed with an objector's email too).
-
-A record's `at` is capped at the moment it is recorded: a time a little in the future is accepted
-(clock skew between the shop and us) but stored as the recording time, so it can never outrank a
-record made after it (a withdrawal a minute later must win).
-
+`record_consent` / `record_consents` (a list of `ConsentChange`) are the only ways consent
+changes: in one transaction they append the records, move the `updated_at` of what the change
+concerns and queue Clerk deletions for what it took out of the feeds. A record's time is capped
+at the moment it is recorded (`capped_at`; up to `MAX_CLOCK_SKEW` ahead is accepted).
 `redact_evidence` is the one path that alters existing records, for erasure only.
+
+See docs/gdpr.md ("Writing consent: the ledger and feed membership").
 """
 
 from __future__ import annotations

@@ -1,21 +1,13 @@
 """Who is in the customers and orders feeds, before and after a change: its exits and entries.
 
-Every write that can change who is eligible (a consent change, an import of customers or
-orders) wraps itself in `track_feed_changes`. In the same transaction it reads the feed
-membership of what the write can affect before and after, and then
+`track_feed_changes(...)` wraps every write that can change who is eligible (a consent change,
+an import of customers or orders). In the write's transaction it queues a Clerk deletion for
+each customer and order that left the feeds and moves the `updated_at` of each one that entered
+(never back; `FeedChanges.keep_times` exempts times the write set itself). `Scope` says what a
+write can affect, `Membership` who of it is in the feeds now. Set-based: a few queries per
+`CHUNK` (500) ids, never one per row.
 
-* queues a Clerk deletion for each customer and order that left the feeds: Clerk keeps whatever
-  a feed stops showing (incremental imports never delete);
-* moves the `updated_at` of each customer and order that entered the feeds to the moment of the
-  change: an incremental import (`modified_after`) reads only what changed lately, and an order
-  whose customer just accepted the terms, or a customer whose new order made their data recent
-  again, changed nothing of its own. Objects whose time the write set itself (`keep_times`: the
-  importer stores the shop's own times) are left alone; a time never moves back.
-
-What a write can affect (`Scope`): the given customers and all their orders, the given orders,
-and the guest orders placed with any email the customers have had or are given, by email key
-(an objection keeps those out, `gdpr.policy.guest_of_an_objector`). Set-based: a few queries
-per 500 ids, never one per row.
+See docs/gdpr.md ("Writing consent: the ledger and feed membership").
 """
 
 from __future__ import annotations

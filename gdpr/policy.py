@@ -1,25 +1,13 @@
-"""Who and what may be handed to Clerk: the one statement of the GDPR policy.
+"""Who and what may be handed to Clerk: the one statement of the GDPR policy (DESIGN.md).
 
 Every feed, the single feed, the admin and the commands read eligibility from here; nobody
-filters again. The rule (DESIGN.md, "GDPR policy"):
+filters again. Public: `eligible_customers`, `eligible_orders`, `customer_eligibility_q`,
+`order_eligibility_q`, `guest_of_an_objector`, `latest_consent`, `with_consent_state`,
+`with_eligibility`, `eligibility_reason` / `Reason` / `reason_label` (why in or out),
+`PolicyContext` (now, purpose, window; `FUTURE_SLACK`). Everything is computed in the database,
+as named `Q` clauses evaluated per row.
 
-* A customer is eligible when they hold explicit `third_party_sharing` consent (their latest
-  record for that purpose is a grant), or, under purpose `personalisation` only, when they are
-  covered by contract (registered and accepted the terms) and their data is recent
-  (registration or last order within `GDPR_RECENT_DAYS`).
-* A latest `third_party_sharing` record that is a withdrawal is an objection: it excludes the
-  customer on every ground, the contract included.
-* An erased customer is never eligible.
-* An order is eligible when it was placed within the window, is not erased, and its customer is
-  eligible; a guest order (no customer) only under `personalisation`, by the terms accepted at
-  checkout, and not when a customer who has ever had its email (`shop.models.email_key`:
-  casefold) has objected: the objection covers the person, and Clerk links orders by email.
-* "Recent" and the window are bounded by now: a time more than `FUTURE_SLACK` ahead (a
-  registration, an order) makes nothing recent, and such an order is outside the window.
-* "Latest record" is by `at`; on a tie a withdrawal wins (fail closed), then the later id.
-
-Everything is computed in the database: the clauses are named `Q` objects over annotations,
-evaluated per row (so a feed page costs a few index probes per row, never the whole table).
+See docs/gdpr.md ("The policy in plain words") for the rule and its proof.
 """
 
 from __future__ import annotations

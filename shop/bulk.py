@@ -1,17 +1,13 @@
 """Bulk reads and writes by id for the importer, fast on PostgreSQL, portable elsewhere.
 
-A million-product import cannot afford an ORM instance per row (or an `IN (…)` list with one
-bound parameter per id): on PostgreSQL these functions send one array parameter per column,
-`WHERE id = ANY(%s)` to read and `INSERT … SELECT * FROM unnest(%s, %s, …) ON CONFLICT (id) DO
-UPDATE` to write, so a batch of 2,000 rows is one statement whatever its width. On other
-databases (SQLite, the embedded default) they fall back to the ORM (`values_list`,
-`bulk_create(update_conflicts=True)`), which is fast enough at the sizes SQLite serves.
+`fetch_rows`, `fetch_grouped`, `upsert_rows` and `insert_rows` take and return rows as plain
+tuples in the order of the `columns` given (JSON columns as Python values on every backend).
+On PostgreSQL each is one statement per batch whatever its size (`= ANY(array)`, `INSERT …
+SELECT FROM unnest(arrays) … ON CONFLICT`), through a server-side-binding psycopg cursor on
+Django's connection (same transaction; not in Django's query log). Elsewhere (SQLite) they use
+the ORM (`values_list`, `bulk_create(update_conflicts=True)`).
 
-Rows are plain tuples in the order of the `columns` given. JSON columns are read as Python
-values on every backend. On PostgreSQL the statements go through a server-side-binding psycopg
-cursor on Django's connection (same transaction): the arrays travel as binary parameters instead
-of being spelled out as SQL text, which halves the time of a batch. Such statements bypass
-Django's query logging.
+See docs/import.md ("Architecture (shop data path)", bulk reads and writes).
 """
 
 from __future__ import annotations

@@ -1,28 +1,12 @@
 """A small, realistic, deterministic demo shop, built as import objects.
 
 `build_demo(...)` returns the objects of an Italian homeware shop in the import's shape
-(`shop.importing.import_objects`): a category tree, products and pages with Italian and English
-texts (language objects, so `translations` are filled), customers covering every case of the
-GDPR policy (DESIGN.md), and orders old and new, from customers and from guests.
+(`shop.importing.import_objects`): a category tree, products and pages in Italian and English,
+customers covering every case of the GDPR policy (`PERSONAS`), and orders old and new, from
+customers and from guests. The same arguments always give the same objects (a seeded random
+generator; times are whole days before `anchor`), so seeding twice on one day changes nothing.
 
-The same arguments always give the same objects: texts and choices come from a seeded random
-generator, and every time is a whole number of days before `anchor` (the demo command passes
-today's midnight, UTC), so seeding twice on the same day changes nothing.
-
-Customer cases (`PERSONAS`), in this order for the first customers, then repeated at random:
-
-* explicit_consent    latest sharing record is a grant (account page)
-* objection           granted sharing, then withdrew it: excluded on every ground
-* contract_recent     registered and accepted the terms recently, no record: in by contract
-* contract_old        registered and accepted the terms long ago, only old orders: out
-* no_contract         registered but never accepted the terms: out
-* marketing_granted   contract, plus a marketing grant (subscribed)
-* marketing_withdrawn contract, marketing granted then withdrawn (not subscribed)
-* erased              had consented; the demo command erases them after the import
-
-Guest orders alternate between terms accepted at checkout (in the orders feed under purpose
-personalisation) and no terms (never). Some order lines name products the shop no longer sells
-(ids from 900000): orders keep that history.
+See docs/import.md ("The demo shop") for the personas and what each shows.
 """
 
 from __future__ import annotations
@@ -174,7 +158,7 @@ class DemoShop:
 def build_demo(
     *, anchor: dt.datetime, products: int = 120, customers: int = 40, orders: int = 200, seed: int = 7
 ) -> DemoShop:
-    """The demo shop's objects; see the module docstring."""
+    """The demo shop's objects (docs/import.md, "The demo shop")."""
     if customers < MIN_CUSTOMERS:
         raise ValueError(f"the demo needs at least {MIN_CUSTOMERS} customers to show every consent case")
     rng = random.Random(seed)

@@ -1,22 +1,12 @@
 """Reading an import file, streamed: the single-feed object, a JSON array, or NDJSON.
 
-Three shapes (DESIGN.md, "Data in"):
+`ImportFile(path, type_name=…)` opens a file ("-": standard input; a context manager).
+`check()` reads a JSON document once, end to end, and returns its `Outline` (sections, category
+tree) or raises `UnreadableFile` before anything is written; `items(type)` then yields one
+`Item` per object, in file order, never loading the file whole. Non-integer numbers are
+`Decimal`, never float. Shapes: `FEED`, `ARRAY`, `NDJSON` (DESIGN.md, "Data in").
 
-* the single feed, `{"categories": [...], "products": [...], ..., "config": {...}}`: every type
-  at once (no `--type`);
-* a JSON array of one type (`--type`);
-* NDJSON of one type, one object per line (`--type`).
-
-Nothing is ever loaded whole: JSON is read with ijson (its C backend), one object at a time,
-NDJSON line by line. Numbers that are not integers are parsed as `Decimal`, never through float.
-
-A JSON document is checked from end to end before anything is written (`check()`): a file cut
-off in the middle (or otherwise not JSON) is refused as a whole, and the importer learns which
-sections it holds and the category tree (ids and subcategories only, for the tree checks that
-need the whole file). The single feed is then read once per section, in dependency order,
-whatever the order of its keys. Standard input is first copied to a temporary file so it can be
-read more than once. In NDJSON every line stands alone: a line that is not JSON is one rejected
-row, the other lines still count.
+See docs/import.md ("Architecture (shop data path)", reading the file).
 """
 
 from __future__ import annotations
