@@ -17,7 +17,7 @@ The credentials (DESIGN.md, "Security"):
 
 Fail closed: only an explicit success admits. A missing, malformed or refused credential is a
 401 (`NotAuthenticated`, with `WWW-Authenticate`); no usable answer from Clerk (timeout,
-connection error, 5xx, a 200 that is not Clerk's answer: `clerkfeeds.clerk_api.judge_reply`) is
+connection error, 5xx, a 200 that is not Clerk's answer: `clerk.client.judge_reply`) is
 a 503 (`ClerkUnavailable`, with `Retry-After`) that is cached nowhere and marks the request
 `clerk_outage`, so the failure limit does not count it. Both are raised before the view
 produces a byte of feed.
@@ -49,7 +49,7 @@ from django.dispatch import receiver
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 
-from clerkfeeds.clerk_api import ClerkRefused, ClerkUnreachable, get_client
+from clerk.client import ClerkRefused, ClerkUnreachable, get_client
 from feeds.errors import ClerkUnavailable, NotAuthenticated
 from feeds.middleware import is_feed_path
 from feeds.throttling import client_address

@@ -9,7 +9,7 @@ is, the allowed hosts, the proxies) are `deploy=True`, like Django's own securit
 run with `check --deploy`, so a developer's `migrate` on a laptop is not refused. Checks of
 settings that are wrong anywhere (the feeds' authentication wiring, a malformed Basic
 credential, …) run on every command. CLERK_DATA_PURPOSE is checked by the GDPR app (gdpr.E001),
-where the purposes are defined. Where CLERK_API_URL points: `clerkfeeds.addresses`.
+where the purposes are defined. Where CLERK_API_URL points: `clerk.addresses`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from django.core.checks import Error, Tags, Warning, register
 from django.http.request import split_domain_port, validate_host
 from rest_framework.settings import api_settings
 
-from clerkfeeds.addresses import HostKind, classify_host
+from clerk.addresses import HostKind, classify_host
 from feeds.authentication import ClerkTokenAuthentication, FeedHashAuthentication, IsClerkImporter
 from feeds.throttling import AuthFailureThrottle
 

@@ -43,7 +43,7 @@ ever cause duplicates. How far to seek therefore depends on how rows leave the f
   and every deletion is queued in the GDPR outbox in the same transaction. The page starts at
   position O when no deletion of that type is queued (or may have been absorbed by a pending
   one) within `LONGEST_WALK` (6 hours, far longer than a walk, so a row that left earlier left
-  before the walk began): `gdpr.outbox.deletion_queued_since`, one indexed query, asked AFTER
+  before the walk began): `clerk.outbox.deletion_queued_since`, one indexed query, asked AFTER
   the seek, so a deletion that commits between the two is seen, never missed.
 * With margin: otherwise (customers and orders, which also leave the GDPR window with time or
   by withdrawal or erasure; any `modified_after` page, whose cutoff moves with time; a

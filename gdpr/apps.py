@@ -7,6 +7,7 @@ class GdprConfig(AppConfig):
     verbose_name = _("GDPR")
 
     def ready(self) -> None:
-        from gdpr import checks, receivers  # noqa: F401 - checks register on import
+        from gdpr import checks, clerk_hooks, receivers  # noqa: F401 - checks register on import
 
         receivers.connect()
+        clerk_hooks.register()

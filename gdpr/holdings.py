@@ -19,7 +19,8 @@ from django.db import connections, router
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from gdpr.models import Action, ClerkDeletion, ClerkHolding, ObjectType, Status
+from clerk.models import Action, ClerkDeletion, ObjectType, Status
+from gdpr.models import ClerkHolding
 
 PERSONAL = (ObjectType.CUSTOMERS, ObjectType.ORDERS)
 

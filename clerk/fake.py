@@ -5,7 +5,7 @@ It speaks the documented parts of Clerk's API (`POST /token/verify`, `DELETE` an
 the project's client, timeouts and error handling are exercised for real. It binds to loopback
 only and is never started by the service itself: the tests and `make demo` start it.
 
-    python -m clerkfeeds.fake_clerk --port 8765 --accept demo-token
+    python -m clerk.fake --port 8765 --accept demo-token
 
 Behaviour is scripted per call with `behave(path, *outcomes)`, used in turn: "ok", "refuse",
 "error500", "slow", "status:<code>" (an error object), "html:<code>" (an HTML page), a 200 that

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -16,9 +17,10 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from clerk.models import Action, ClerkDeletion, Reason, Status
 from feeds.declarations import ProductFeed
 from feeds.signals import page_served
-from gdpr.models import Action, ClerkDeletion, Reason, Status, SweepMark
+from gdpr.models import SweepMark
 from gdpr.sweep import sweep
 from shop.models import Product
 from tests.conftest import TEST_PRIVATE_KEY, TEST_PUBLIC_KEY
@@ -110,7 +112,9 @@ def test_a_healthy_deployment_exits_0_and_says_what_it_checked(healthy):
     }
     assert "answered" in checks["clerk_api"]["message"]
     assert checks["feed:products"]["message"] == "first 3 object(s) valid"
-    assert checks["imports"]["details"] == ["products last fetched by Clerk 0 s ago, 3 objects"]
+    # The walk ended a moment ago: 0 s, or more on a busy machine.
+    [detail] = checks["imports"]["details"]
+    assert re.fullmatch(r"products last fetched by Clerk \d+ s ago, 3 objects", detail), detail
     assert orjson.loads(output)["exit_status"] == 0
 
 
