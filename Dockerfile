@@ -32,6 +32,7 @@ RUN pip install --require-hashes --no-deps -r requirements.lock
 COPY manage.py gunicorn.conf.py ./
 COPY clerkfeeds ./clerkfeeds
 COPY shop ./shop
+COPY clerk ./clerk
 COPY gdpr ./gdpr
 COPY feeds ./feeds
 COPY locale ./locale

@@ -133,7 +133,7 @@ class Server:
 def start_fake_clerk(procs: Processes, tokens: list[str], run_dir: Path) -> str:
     """The project's fake Clerk on loopback, accepting `tokens`; returns its base URL."""
     port = free_port()
-    argv = [PYTHON, "-m", "clerkfeeds.fake_clerk", "--host", "127.0.0.1", "--port", str(port)]
+    argv = [PYTHON, "-m", "clerk.fake", "--host", "127.0.0.1", "--port", str(port)]
     for token in tokens:
         argv += ["--accept", token]
     log_path = run_dir / "fake_clerk.log"

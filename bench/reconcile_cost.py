@@ -32,9 +32,10 @@ django.setup()
 from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
+from clerk.models import ClerkDeletion  # noqa: E402
 from feeds import stream  # noqa: E402
 from feeds.params import FeedParams  # noqa: E402
-from gdpr.models import ClerkDeletion, ClerkHolding  # noqa: E402
+from gdpr.models import ClerkHolding  # noqa: E402
 from gdpr.sweep import sweep  # noqa: E402
 
 

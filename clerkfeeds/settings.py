@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "axes",
     "rest_framework",
     "shop",
+    "clerk",
     "gdpr",
     "feeds",
 ]

@@ -11,8 +11,10 @@ class FeedsConfig(AppConfig):
         # Import runs for ops: every served page is folded into its importer walk.
         from feeds import (
             checks,  # noqa: F401
+            health_checks,
             signals,
             walks,
         )
 
         signals.page_served.connect(walks.record_page, dispatch_uid="feeds.walks.record_page")
+        health_checks.register()  # the feeds' part of manage.py clerk_check

@@ -30,7 +30,7 @@ from django.dispatch import receiver
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 
-from clerkfeeds.clerk_api import ClerkRefused, ClerkUnreachable, get_client
+from clerk.client import ClerkRefused, ClerkUnreachable, get_client
 from feeds.errors import REALM, ClerkUnavailable, NotAuthenticated
 from feeds.middleware import is_feed_path
 from feeds.throttling import client_address

@@ -19,7 +19,7 @@ from django.core.checks import Error, Tags, Warning, register
 from django.http.request import split_domain_port, validate_host
 from rest_framework.settings import api_settings
 
-from clerkfeeds.addresses import HostKind, classify_host
+from clerk.addresses import HostKind, classify_host
 from feeds.authentication import ClerkTokenAuthentication, FeedHashAuthentication, IsClerkImporter
 from feeds.throttling import AuthFailureThrottle
 

@@ -1,195 +1,34 @@
-"""The operational checks behind `manage.py clerk_check`: is this deployment able to serve Clerk?
+"""The feeds' checks in `manage.py clerk_check` (registered with `clerk.health` by FeedsConfig).
 
-Each check is a small function returning a `Result(name, level, message, details)`. Levels are
-ordered so that the worst one is the command's exit status: OK 0, WARNING 1, FAILURE 2.
-SKIPPED results (a check that needs the database when the database is down) do not count.
-
-A check never raises: an unexpected exception is itself a FAILURE, named by its type. Messages
-never carry a token, a key, an email or a name (they end up in monitoring systems).
+check_feeds      the first page of every feed passes Clerk's rules (one result per feed)
+check_imports    the newest complete walk of each feed by Clerk's importer, and staleness
+check_rank_index the counts behind exact cold seeks match the catalogue
+register()       adds them to clerk_check's registry
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import secrets
-import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from enum import IntEnum
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 from django.conf import settings
-from django.core import checks as django_checks
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-from clerkfeeds.clerk_api import ClerkRefused, ClerkUnreachable, get_client
+from clerk.health import Level, Options, Result, guarded, register_check
 from feeds import rank_index, walks
 from feeds.params import FeedParams
 from feeds.registry import FEEDS, SINGLE_FEED
 from feeds.rules import ATTRIBUTE_NAME_RE, feed_errors
 from feeds.stream import feed_chunks
-from gdpr.models import ClerkDeletion, Status
-from gdpr.sweep import last_sweep, unreconciled_settings
 from shop.models import validate_translations
 
 
-class Level(IntEnum):
-    OK = 0
-    WARNING = 1
-    FAILURE = 2
-    SKIPPED = -1
-
-    @property
-    def label(self) -> str:
-        return {0: "ok", 1: "warning", 2: "failure", -1: "skipped"}[int(self)]
-
-
-@dataclass(frozen=True)
-class Result:
-    name: str
-    level: Level
-    message: str
-    details: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if len(self.details) > MAX_DETAILS:
-            shown = self.details[:MAX_DETAILS] + (f"… and {len(self.details) - MAX_DETAILS} more",)
-            object.__setattr__(self, "details", shown)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "level": self.level.label, "message": self.message, "details": list(self.details)}
-
-
-@dataclass(frozen=True)
-class Options:
-    """What the checks may be told from the command line."""
-
-    sample: int = 100
-    outbox_warn_minutes: int = 30
-    outbox_fail_minutes: int = 24 * 60
-    outbox_warn_attempts: int = 5
-    import_max_age_hours: int = 48
-    sweep_max_age_hours: int = 26  # the worker sweeps hourly, a daily cron every 24 h
-    skip: frozenset[str] = field(default_factory=frozenset)
-
-
-MAX_DETAILS = 10  # per check: enough to act on, short enough to read
-
-
-# --- settings ----------------------------------------------------------------------------------
-def check_settings(options: Options) -> Result:
-    """Django's system checks with the deployment ones (`check --deploy`), databases aside."""
-    messages = [m for m in django_checks.run_checks(include_deployment_checks=True) if not m.is_silenced()]
-    serious = [m for m in messages if m.level >= django_checks.ERROR]
-    warnings = [m for m in messages if django_checks.WARNING <= m.level < django_checks.ERROR]
-    details = tuple(f"{m.id}: {m.msg}" for m in serious + warnings)
-    if serious:
-        ids = ", ".join(m.id or "?" for m in serious)
-        return Result("settings", Level.FAILURE, f"check --deploy reports {len(serious)} error(s): {ids}", details)
-    if warnings:
-        ids = ", ".join(m.id or "?" for m in warnings)
-        return Result("settings", Level.WARNING, f"check --deploy reports {len(warnings)} warning(s): {ids}", details)
-    return Result("settings", Level.OK, "check --deploy reports no issues")
-
-
-# --- database ----------------------------------------------------------------------------------
-def check_database(options: Options) -> Result:
-    """Every configured database answers; the primary has every migration applied."""
-    for alias in connections:
-        try:
-            with connections[alias].cursor() as cursor:
-                cursor.execute("SELECT 1")
-                cursor.fetchone()
-        except Exception as exc:
-            return Result(
-                "database",
-                Level.FAILURE,
-                f"database {alias!r} is unreachable: {type(exc).__name__}: {_first_line(exc)}",
-            )
-    executor = MigrationExecutor(connections[DEFAULT_DB_ALIAS])
-    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
-    if plan:
-        names = tuple(f"{migration.app_label}.{migration.name}" for migration, _ in plan)
-        return Result("database", Level.FAILURE, f"{len(plan)} migration(s) not applied: run manage.py migrate", names)
-    vendor = connections[DEFAULT_DB_ALIAS].vendor
-    return Result(
-        "database", Level.OK, f"{len(connections.settings)} database(s) reachable ({vendor}), migrations applied"
-    )
-
-
-# --- cache -------------------------------------------------------------------------------------
-PER_PROCESS_CACHES = {"django.core.cache.backends.locmem.LocMemCache"}
-DUMMY_CACHE = "django.core.cache.backends.dummy.DummyCache"
-
-
-def check_cache(options: Options) -> Result:
-    """The cache that holds token verifications and pagination cursors is shared and answers."""
-    backend = settings.CACHES.get("default", {}).get("BACKEND", "")
-    workers = settings.CLERK_WEB_WORKERS
-    if backend == DUMMY_CACHE:
-        return Result(
-            "cache", Level.FAILURE, "the cache is the dummy cache: every page calls Clerk and no cursor is kept"
-        )
-    if backend in PER_PROCESS_CACHES and workers > 1:
-        return Result(
-            "cache",
-            Level.FAILURE,
-            f"the cache is per-process (local memory) but CLERK_WEB_WORKERS is {workers}: "
-            "set CACHE_URL to a shared cache (Redis)",
-        )
-    key, value = f"clerkfeeds:clerk_check:{secrets.token_hex(8)}", secrets.token_hex(8)
-    try:
-        cache.set(key, value, timeout=30)
-        round_trip = cache.get(key) == value
-        cache.delete(key)
-    except Exception as exc:
-        return Result("cache", Level.FAILURE, f"the cache is unreachable: {type(exc).__name__}: {_first_line(exc)}")
-    if not round_trip:
-        return Result("cache", Level.FAILURE, "the cache did not return a value just stored")
-    if backend in PER_PROCESS_CACHES:
-        return Result(
-            "cache",
-            Level.WARNING,
-            "the cache is per-process (local memory): fine for one web process only; "
-            "use Redis (CACHE_URL) before running several",
-        )
-    return Result("cache", Level.OK, f"shared cache answers ({backend.rsplit('.', 1)[-1]})")
-
-
-# --- Clerk's token service ---------------------------------------------------------------------
-def check_clerk_api(options: Options) -> Result:
-    """A real call to Clerk's token verification with the configured public key.
-
-    The token is a random dummy, so the expected answer is a refusal: it proves Clerk is
-    reachable and answering. An acceptance of a dummy token means CLERK_API_URL is not Clerk.
-    """
-    if not settings.CLERK_PUBLIC_KEY:
-        return Result("clerk_api", Level.FAILURE, "CLERK_PUBLIC_KEY is empty: tokens cannot be verified")
-    where = urlsplit(settings.CLERK_API_URL).netloc or settings.CLERK_API_URL
-    started = time.monotonic()
-    try:
-        get_client().verify_token(f"clerkfeeds-check-{secrets.token_hex(12)}")
-    except ClerkUnreachable as exc:
-        return Result("clerk_api", Level.FAILURE, f"Clerk's token service at {where} cannot be reached: {exc}")
-    except ClerkRefused as exc:
-        ms = (time.monotonic() - started) * 1000
-        why = exc.error_type or f"HTTP {exc.status}"
-        return Result(
-            "clerk_api",
-            Level.OK,
-            f"Clerk's token service at {where} answered in {ms:.0f} ms (refused the check's dummy token: {why})",
-        )
-    return Result(
-        "clerk_api",
-        Level.WARNING,
-        f"the token service at {where} accepted a random dummy token: is CLERK_API_URL really Clerk?",
-    )
+def register() -> None:
+    register_check("feeds", check_feeds, order=50)
+    register_check("imports", check_imports, order=80)
+    register_check("rank_index", check_rank_index, order=90)
 
 
 # --- feeds ---------------------------------------------------------------------------------------
@@ -236,7 +75,7 @@ def check_feeds(options: Options) -> list[Result]:
     languages = tuple(settings.CLERK_LANGUAGES)
     results = []
     for name in FEEDS:
-        results.append(_guarded(f"feed:{name}", lambda name=name: _check_one_feed(name, options.sample, languages)))
+        results.append(guarded(f"feed:{name}", lambda name=name: _check_one_feed(name, options.sample, languages)))
     return results
 
 
@@ -264,72 +103,6 @@ def _check_one_feed(name: str, size: int, languages: tuple[str, ...]) -> Result:
             tuple(problems),
         )
     return Result(check, Level.OK, f"first {len(objects)} object(s) valid")
-
-
-# --- GDPR outbox -------------------------------------------------------------------------------
-def check_outbox(options: Options) -> Result:
-    """Deletions for Clerk are delivered: none refused for good, none waiting too long."""
-    now = timezone.now()
-    failed = ClerkDeletion.objects.filter(status=Status.FAILED).count()
-    pending = ClerkDeletion.objects.filter(status=Status.PENDING)
-    oldest = pending.order_by("created_at").values_list("created_at", flat=True).first()
-    count = pending.count()
-    retried = pending.filter(attempts__gte=options.outbox_warn_attempts).count()
-    if failed:
-        return Result(
-            "outbox",
-            Level.FAILURE,
-            f"{failed} deletion(s) refused by Clerk for good: see the outbox in the admin (GDPR: they must reach Clerk)",
-        )
-    if oldest is None:
-        return Result("outbox", Level.OK, "no deletion waiting for Clerk")
-    age = now - oldest
-    waiting = f"{count} deletion(s) waiting, the oldest for {walks.format_age(age)}"
-    if age >= dt.timedelta(minutes=options.outbox_fail_minutes):
-        return Result(
-            "outbox", Level.FAILURE, f"outbox stuck: {waiting}: is the clerk_sync worker running, is Clerk reachable?"
-        )
-    if age >= dt.timedelta(minutes=options.outbox_warn_minutes):
-        return Result("outbox", Level.WARNING, f"outbox slow: {waiting}: is the clerk_sync worker running?")
-    if retried:
-        return Result("outbox", Level.WARNING, f"{waiting}; {retried} retried {options.outbox_warn_attempts}+ times")
-    return Result("outbox", Level.OK, waiting)
-
-
-# --- GDPR reconciliation -----------------------------------------------------------------------
-SWEEP_FIX = "run manage.py gdpr_sweep, or restart the clerk_sync worker"
-
-
-def check_sweep(options: Options) -> Result:
-    """Clerk's copy was reconciled with the policy under the running settings, and lately
-    (`gdpr.sweep`): until then, what a setting took out of the feeds may still be at Clerk."""
-    mark = last_sweep()
-    if mark is None:
-        return Result(
-            "gdpr_sweep", Level.FAILURE, f"Clerk's copy was never reconciled with the GDPR policy: {SWEEP_FIX}"
-        )
-    changed = unreconciled_settings(mark)
-    if changed:
-        return Result(
-            "gdpr_sweep",
-            Level.FAILURE,
-            f"the feeds run under settings Clerk's copy was not reconciled with: {SWEEP_FIX}",
-            tuple(changed),
-        )
-    age = timezone.now() - mark.swept_at
-    if age > dt.timedelta(hours=options.sweep_max_age_hours):
-        return Result(
-            "gdpr_sweep",
-            Level.FAILURE,
-            f"no reconciliation with the GDPR policy for {walks.format_age(age)} "
-            f"(over {options.sweep_max_age_hours} h): {SWEEP_FIX}",
-        )
-    return Result(
-        "gdpr_sweep",
-        Level.OK,
-        f"Clerk's copy reconciled {walks.format_age(age)} ago under the running settings "
-        f"({mark.purpose}, {mark.recent_days} days)",
-    )
 
 
 # --- import runs -------------------------------------------------------------------------------
@@ -382,53 +155,3 @@ def check_rank_index(options: Options) -> Result:
     if not checked:
         return Result("rank_index", Level.OK, "not used on this database: cold seeks count keys")
     return Result("rank_index", Level.OK, f"counts match the rows of {', '.join(checked)}")
-
-
-# --- running them --------------------------------------------------------------------------------
-CHECKS: dict[str, Callable[[Options], Result | list[Result]]] = {
-    "settings": check_settings,
-    "database": check_database,
-    "cache": check_cache,
-    "clerk_api": check_clerk_api,
-    "feeds": check_feeds,
-    "outbox": check_outbox,
-    "gdpr_sweep": check_sweep,
-    "imports": check_imports,
-    "rank_index": check_rank_index,
-}
-NEEDS_DATABASE = {"feeds", "outbox", "gdpr_sweep", "imports", "rank_index"}
-
-
-def run_all(options: Options | None = None) -> list[Result]:
-    """Every check not skipped, in order; database-bound ones are SKIPPED when it is down."""
-    options = options or Options()
-    results: list[Result] = []
-    database_down = False
-    for name, check in CHECKS.items():
-        if name in options.skip:
-            continue
-        if name in NEEDS_DATABASE and database_down:
-            results.append(Result(name, Level.SKIPPED, "not run: the database check failed"))
-            continue
-        outcome = _guarded(name, lambda check=check: check(options))
-        batch = outcome if isinstance(outcome, list) else [outcome]
-        results.extend(batch)
-        if name == "database" and batch[0].level == Level.FAILURE:
-            database_down = True
-    return results
-
-
-def exit_status(results: Iterable[Result]) -> int:
-    return max((int(r.level) for r in results if r.level != Level.SKIPPED), default=0)
-
-
-def _guarded(name: str, run: Callable[[], Any]) -> Any:
-    try:
-        return run()
-    except Exception as exc:  # a check that crashes is a failure of what it checks
-        return Result(name, Level.FAILURE, f"check crashed: {type(exc).__name__}: {_first_line(exc)}")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else ""

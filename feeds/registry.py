@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from django.db.models import Max
 
+from clerk.outbox import latest_deletion_time
 from feeds.base import Feed, unix_time
 from feeds.declarations import CategoryFeed, CustomerFeed, OrderFeed, PageFeed, ProductFeed
 from feeds.errors import FeedNotFound
-from gdpr.outbox import latest_deletion_time
 
 # In the order the single feed writes its sections (Clerk's guide).
 FEEDS: dict[str, type[Feed]] = {

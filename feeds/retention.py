@@ -13,7 +13,7 @@ Both use the orderings of `feeds.walks.latest_complete_walks` and
 A run is old when its last page and its end (if any) are older than the cutoff. A `running` run
 that old is a walk the importer gave up on (no page for days); `MIN_AGE` keeps every run with a
 page in the last day, running or not. Rows go in primary-key ranges of at most `batch_size`
-rows (`gdpr.retention.key_ranges`), each DELETE repeating the age conditions, so a run that
+rows (`clerk.retention.key_ranges`), each DELETE repeating the age conditions, so a run that
 received a page meanwhile stays.
 """
 
@@ -24,8 +24,8 @@ import logging
 
 from django.db.models import Q, QuerySet
 
+from clerk.retention import key_ranges
 from feeds.models import ImportRun
-from gdpr.retention import key_ranges
 
 logger = logging.getLogger(__name__)
 

@@ -18,13 +18,13 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from clerk.outbox import deletion_queued_since
 from feeds import encoding
 from feeds.base import Feed
 from feeds.pagination import FeedPagination
 from feeds.params import FeedParams, check_language
 from feeds.registry import FEEDS, SINGLE_FEED, data_changed_at, feed_class
 from gdpr.holdings import record_handed_out
-from gdpr.outbox import deletion_queued_since
 
 __all__ = ["FeedStream", "feed_chunks", "modified_since"]
 

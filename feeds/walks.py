@@ -24,6 +24,7 @@ from django.db import DatabaseError, connections, router, transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
+from clerk.health import format_age
 from feeds.models import ImportRun
 
 logger = logging.getLogger(__name__)
@@ -231,12 +232,3 @@ def feeds_whose_latest_walk_failed() -> list[str]:
     newest = finished.filter(feed=OuterRef("feed")).order_by("-started_at", "-id").values("pk")[:1]
     failed = finished.filter(pk=Subquery(newest), outcome=ImportRun.Outcome.FAILED)
     return sorted(failed.values_list("feed", flat=True))
-
-
-def format_age(age: dt.timedelta) -> str:
-    """A short, rounded-down age: "40 s", "12 min", "3 h", "2 d"."""
-    seconds = max(int(age.total_seconds()), 0)
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds // size} {unit}"
-    return f"{seconds} s"

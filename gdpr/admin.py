@@ -3,10 +3,9 @@
 * `CONSENT_PART`, added to the shop's customer admin in `GdprConfig.ready`: consent states, "in
   Clerk feed" and why, filters, the ledger history; actions grant, withdraw, export CSV, erase.
 * Consent records: read-only list, export. Nobody may change or delete a record here.
-* Clerk deletions (the outbox) and erasures: read-only lists with filters; failed deliveries
-  can be retried.
+* Erasures: a read-only list with filters. (The outbox's admin is `clerk.admin`.)
 
-Permissions: consent needs "add consent record", erasing "add erasure", retrying "change Clerk deletion".
+Permissions: recording consent needs "add consent record", erasing needs "add erasure".
 """
 
 from __future__ import annotations
@@ -15,19 +14,18 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers, widgets
 from django.core.exceptions import ValidationError
-from django.db.models import Q
 from django.http import StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
-from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from clerk.admin import ReadOnlyAdmin
 from gdpr.erasure import NothingToErase, erase_person
 from gdpr.export import consent_rows, csv_lines
 from gdpr.ledger import ConsentChange, record_consents
-from gdpr.models import ClerkDeletion, ConsentRecord, DeliveryAttempt, Erasure, Purpose, Source, Status
+from gdpr.models import ConsentRecord, Erasure, Purpose, Source
 from gdpr.policy import reason_label, with_consent_state, with_eligibility
 from shop.admin import CustomerAdminPart
 from shop.models import Customer
@@ -343,21 +341,8 @@ def _csv_response(records) -> StreamingHttpResponse:
 
 
 # --- consent records ---------------------------------------------------------------------------
-class _ReadOnlyAdmin(admin.ModelAdmin):
-    """A list and detail pages to look at; nothing to add, change or delete."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(ConsentRecord)
-class ConsentRecordAdmin(_ReadOnlyAdmin):
+class ConsentRecordAdmin(ReadOnlyAdmin):
     list_display = [
         "id",
         "customer",
@@ -384,112 +369,8 @@ class ConsentRecordAdmin(_ReadOnlyAdmin):
         return _csv_response(queryset)
 
 
-# --- the outbox --------------------------------------------------------------------------------
-class DeliveryAttemptInline(admin.TabularInline):
-    model = DeliveryAttempt
-    extra = 0
-    can_delete = False
-    fields = ["started_at", "finished_at", "outcome", "http_status", "error", "batch"]
-    readonly_fields = fields
-    ordering = ["-started_at", "-id"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class HasErrorFilter(admin.SimpleListFilter):
-    title = _("errors")
-    parameter_name = "errors"
-
-    def lookups(self, request, model_admin):
-        return [("yes", _("had errors")), ("no", _("no errors"))]
-
-    def queryset(self, request, queryset):
-        if self.value() == "yes":
-            return queryset.exclude(last_error="")
-        if self.value() == "no":
-            return queryset.filter(last_error="")
-        return queryset
-
-
-@admin.register(ClerkDeletion)
-class ClerkDeletionAdmin(_ReadOnlyAdmin):
-    list_display = [
-        "id",
-        "action",
-        "object_type",
-        "target",
-        "reason",
-        "status_badge",
-        "attempts",
-        "created_at",
-        "next_attempt_at",
-        "delivered_at",
-        "short_error",
-    ]
-    list_filter = ["status", HasErrorFilter, "action", "object_type", "reason", "created_at"]
-    search_fields = ["=object_id"]
-    fields = [
-        "action",
-        "object_type",
-        "target",
-        "reason",
-        "status",
-        "created_at",
-        "next_attempt_at",
-        "attempts",
-        "refusals",
-        "delivered_at",
-        "last_error",
-    ]
-    readonly_fields = fields
-    inlines = [DeliveryAttemptInline]
-    actions = ["retry"]
-
-    def has_retry_permission(self, request):
-        return request.user.has_perm("gdpr.change_clerkdeletion")
-
-    @admin.display(description=_("target"))
-    def target(self, obj):
-        # The email of a pending forget is never shown: it is kept only to send it to Clerk.
-        if obj.object_id is not None:
-            return obj.object_id
-        return _("email (hidden)") if obj.email else _("email (delivered, removed)")
-
-    @admin.display(description=_("status"), ordering="status")
-    def status_badge(self, obj):
-        colour = {Status.FAILED: "#ba2121", Status.PENDING: "#a36a00"}.get(obj.status, "#417505")
-        return format_html('<strong style="color:{}">{}</strong>', colour, obj.get_status_display())
-
-    @admin.display(description=_("last error"))
-    def short_error(self, obj):
-        return Truncator(obj.last_error).chars(80)
-
-    @admin.action(description=_("Retry now"), permissions=["retry"])
-    def retry(self, request, queryset):
-        count = queryset.filter(Q(status=Status.FAILED) | Q(status=Status.PENDING)).update(
-            status=Status.PENDING, next_attempt_at=timezone.now(), refusals=0
-        )
-        self.message_user(
-            request,
-            ngettext(
-                "%(count)d deletion will be retried by the next clerk_sync run.",
-                "%(count)d deletions will be retried by the next clerk_sync run.",
-                count,
-            )
-            % {"count": count},
-            messages.SUCCESS,
-        )
-
-
 @admin.register(Erasure)
-class ErasureAdmin(_ReadOnlyAdmin):
+class ErasureAdmin(ReadOnlyAdmin):
     list_display = [
         "id",
         "at",

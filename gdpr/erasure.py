@@ -18,11 +18,12 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from gdpr.batching import chunked
+from clerk.batching import chunked
+from clerk.models import ObjectType, Reason
+from clerk.outbox import queue_deletions, queue_forget
 from gdpr.ledger import redact_evidence
 from gdpr.membership import CHUNK
-from gdpr.models import Erasure, ObjectType, Reason
-from gdpr.outbox import queue_deletions, queue_forget
+from gdpr.models import Erasure
 from shop.models import Customer, CustomerEmail, Order, email_key
 
 

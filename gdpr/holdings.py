@@ -1,7 +1,7 @@
 """What Clerk may hold of the personal feeds (customers, orders): the one home of `ClerkHolding`.
 
     record_handed_out(*, object_type, ids)  before a feed hands `ids` out: one statement
-    forget_held(*, object_type, ids)        when their deletion is queued (`gdpr.outbox`)
+    forget_held(*, object_type, ids)        when their deletion is queued (`clerk.outbox`)
     held_ids(*, object_type, after, size)   the held ids in key order, one batch (the sweep)
     hold_superseded()                       hold again what a dropped deletion left at Clerk
 
@@ -20,7 +20,8 @@ from django.db import connections, router
 from django.db.models import BigIntegerField, Case, Exists, F, OuterRef, Value, When
 from django.utils import timezone
 
-from gdpr.models import Action, ClerkDeletion, ClerkHolding, ObjectType, Status
+from clerk.models import Action, ClerkDeletion, ObjectType, Status
+from gdpr.models import ClerkHolding
 
 PERSONAL = (ObjectType.CUSTOMERS, ObjectType.ORDERS)
 BLOCK = 64

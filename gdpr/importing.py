@@ -16,11 +16,12 @@ from contextlib import AbstractContextManager
 
 from django.utils import timezone
 
-from gdpr.batching import chunked
+from clerk.batching import chunked
+from clerk.models import Reason
 from gdpr.erasure import erase_person
 from gdpr.ledger import MAX_CLOCK_SKEW, ConsentChange, capped_at, record_consents
 from gdpr.membership import CHUNK, track_feed_changes
-from gdpr.models import ConsentRecord, Purpose, Reason, Source
+from gdpr.models import ConsentRecord, Purpose, Source
 from gdpr.policy import with_consent_state
 from shop.models import Customer, Order
 from shop.validation import ConsentData

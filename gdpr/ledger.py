@@ -20,9 +20,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from gdpr.batching import chunked
+from clerk.batching import chunked
+from clerk.models import Reason
 from gdpr.membership import CHUNK, track_feed_changes
-from gdpr.models import REDACTED_EVIDENCE, ConsentRecord, Purpose, Reason, Source
+from gdpr.models import REDACTED_EVIDENCE, ConsentRecord, Purpose, Source
 from shop.models import Customer, Order
 
 # How far in the future a record's time may lie (clock skew between the shop and us). A record

@@ -21,9 +21,9 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from gdpr.batching import chunked
-from gdpr.models import ObjectType
-from gdpr.outbox import queue_deletions
+from clerk.batching import chunked
+from clerk.models import ObjectType
+from clerk.outbox import queue_deletions
 from gdpr.policy import eligible_customers, eligible_orders
 from shop.models import Customer, CustomerEmail, Order, email_key
 

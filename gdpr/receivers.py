@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from django.db.models.signals import post_delete
 
-from gdpr.models import ObjectType, Reason
-from gdpr.outbox import queue_deletions
+from clerk.models import ObjectType, Reason
+from clerk.outbox import queue_deletions
 from shop.models import Category, Customer, Order, Page, Product
 
 OBJECT_TYPES = {

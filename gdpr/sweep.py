@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import transaction
 
+from clerk.models import ObjectType, Reason
+from clerk.outbox import queue_deletions
 from gdpr.holdings import held_ids, hold_superseded
-from gdpr.models import ObjectType, Reason, SweepMark
-from gdpr.outbox import queue_deletions
+from gdpr.models import SweepMark
 from gdpr.policy import PolicyContext, eligible_customers, eligible_orders
 
 MARK = "reconciled"

@@ -15,7 +15,7 @@ import pytest
 from django.core.cache import caches
 from django.test import Client
 
-from clerkfeeds.fake_clerk import FakeClerk
+from clerk.fake import FakeClerk
 
 TEST_TOKEN = "test-importer-token"
 TEST_PUBLIC_KEY = "test-public-key"

@@ -18,12 +18,12 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from clerk.models import Action, ClerkDeletion, Reason, Status
+from clerk.outbox import deletion_queued_since
 from feeds import pagination, stream
 from feeds.params import FeedParams
 from feeds.registry import FEEDS
 from feeds.stream import feed_chunks
-from gdpr.models import Action, ClerkDeletion, Reason, Status
-from gdpr.outbox import deletion_queued_since
 from gdpr.receivers import OBJECT_TYPES
 from shop.models import Page, Product
 from tests.factories import OrderFactory, ProductFactory

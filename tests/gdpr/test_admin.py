@@ -12,8 +12,9 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 
-from gdpr.models import ClerkDeletion, ConsentRecord, Purpose, Source, Status
-from gdpr.outbox import queue_deletions, queue_forget
+from clerk.models import ClerkDeletion, Status
+from clerk.outbox import queue_deletions, queue_forget
+from gdpr.models import ConsentRecord, Purpose, Source
 from shop.models import Customer
 from tests.conftest import HTTPSClient
 from tests.factories import ConsentRecordFactory, CustomerFactory, OrderFactory
@@ -307,14 +308,14 @@ def test_outbox_admin_lists_failures_hides_emails_and_retries(admin):
     ClerkDeletion.objects.filter(object_id=1).update(
         status=Status.FAILED, last_error="Clerk refused DELETE /customers (HTTP 403)"
     )
-    url = reverse("admin:gdpr_clerkdeletion_changelist")
+    url = reverse("admin:clerk_clerkdeletion_changelist")
     failed = admin.get(f"{url}?status=failed")
     assert [r.object_id for r in failed.context["cl"].result_list] == [1]
     assert "HTTP 403" in failed.content.decode()
     everything = admin.get(url).content.decode()
     assert "secret@example.com" not in everything and "email (hidden)" in everything
     row = ClerkDeletion.objects.get(object_id=1)
-    assert admin.get(reverse("admin:gdpr_clerkdeletion_change", args=[row.pk])).status_code == 200
+    assert admin.get(reverse("admin:clerk_clerkdeletion_change", args=[row.pk])).status_code == 200
     admin.post(url, {"action": "retry", "_selected_action": [row.pk]})
     row.refresh_from_db()
     assert row.status == Status.PENDING and row.refusals == 0

@@ -15,7 +15,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from gdpr.models import ClerkDeletion, ConsentRecord
+from clerk.models import ClerkDeletion
+from gdpr.models import ConsentRecord
 from tests.factories import CustomerFactory, OrderFactory
 
 CHROMIUM_FLAGS = [

@@ -9,9 +9,10 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from gdpr.delivery import deliver_pending
+from clerk.delivery import deliver_pending
+from clerk.models import Action, ClerkDeletion, Status
 from gdpr.erasure import NothingToErase, erase_person
-from gdpr.models import REDACTED_EVIDENCE, Action, ClerkDeletion, ConsentRecord, Erasure, Status
+from gdpr.models import REDACTED_EVIDENCE, ConsentRecord, Erasure
 from gdpr.policy import eligible_customers, eligible_orders
 from shop.models import Customer, Order
 from tests.factories import ConsentRecordFactory, CustomerFactory, OrderFactory

@@ -12,8 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase
 
+from clerk.models import ClerkDeletion, Status
 from gdpr.ledger import record_consent
-from gdpr.models import ClerkDeletion, ConsentRecord, Purpose, Source, Status
+from gdpr.models import ConsentRecord, Purpose, Source
 from shop.models import Customer, Order
 from tests.conftest import TEST_TOKEN, HTTPSClient
 from tests.factories import CustomerFactory, OrderFactory

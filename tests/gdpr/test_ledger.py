@@ -11,17 +11,11 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from clerk.models import ClerkDeletion
 from feeds.params import FeedParams
 from feeds.stream import feed_chunks
 from gdpr.ledger import ConsentChange, record_consent, record_consents, redact_evidence
-from gdpr.models import (
-    REDACTED_EVIDENCE,
-    AppendOnlyError,
-    ClerkDeletion,
-    ConsentRecord,
-    Purpose,
-    Source,
-)
+from gdpr.models import REDACTED_EVIDENCE, AppendOnlyError, ConsentRecord, Purpose, Source
 from shop.models import Customer, Order
 from tests.factories import ConsentRecordFactory, CustomerFactory, OrderFactory
 

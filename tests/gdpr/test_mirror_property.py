@@ -27,8 +27,8 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase
 
+from clerk.delivery import deliver_pending
 from feeds.pagination import forget_unsaved_cursors
-from gdpr.delivery import deliver_pending
 from gdpr.erasure import NothingToErase, erase_person
 from gdpr.importing import LedgerForImport
 from gdpr.ledger import record_consent

@@ -13,9 +13,10 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone, translation
 
+from clerk.models import ClerkDeletion, ObjectType
 from gdpr.erasure import erase_person
 from gdpr.ledger import record_consent
-from gdpr.models import ClerkDeletion, ConsentRecord, ObjectType, Purpose, Source
+from gdpr.models import ConsentRecord, Purpose, Source
 from gdpr.policy import (
     Reason,
     eligibility_reason,

@@ -10,10 +10,11 @@ from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
 
+from clerk.models import ClerkDeletion, Reason
 from feeds.params import FeedParams
 from feeds.stream import feed_chunks
 from gdpr.holdings import record_handed_out
-from gdpr.models import ClerkDeletion, Reason, SweepMark
+from gdpr.models import SweepMark
 from gdpr.sweep import sweep
 from shop.models import Product
 from tests.factories import (

@@ -15,20 +15,16 @@ from django.db.migrations.executor import MigrationExecutor
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from clerk.delivery import deliver_pending
+from clerk.models import ClerkDeletion, Reason, Status
+from clerk.outbox import queue_deletions
 from feeds import encoding, pagination, stream
 from feeds.params import FeedParams
 from feeds.stream import feed_chunks
 from gdpr import holdings
-from gdpr.delivery import deliver_pending
-from gdpr.models import (
-    ClerkDeletion,
-    ClerkHolding,
-    Reason,
-    Status,
-    SweepMark,
-)
-from gdpr.outbox import queue_deletions
+from gdpr.models import ClerkHolding, SweepMark
 from gdpr.sweep import sweep
+from tests.clerk.worker import run_worker_once
 from tests.factories import (
     CategoryFactory,
     ConsentRecordFactory,
@@ -37,7 +33,6 @@ from tests.factories import (
     PageFactory,
     ProductFactory,
 )
-from tests.gdpr.worker import run_worker_once
 
 pytestmark = pytest.mark.django_db
 

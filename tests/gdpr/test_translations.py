@@ -13,6 +13,7 @@ CATALOGUES = [
     Path(settings.BASE_DIR) / "gdpr" / "locale" / "it" / "LC_MESSAGES",  # the GDPR app's strings
     Path(settings.BASE_DIR) / "locale" / "it" / "LC_MESSAGES",  # project-wide: the shop models
     Path(settings.BASE_DIR) / "feeds" / "locale" / "it" / "LC_MESSAGES",  # import runs, rank index
+    Path(settings.BASE_DIR) / "clerk" / "locale" / "it" / "LC_MESSAGES",  # the outbox and its admin
 ]
 
 
@@ -35,7 +36,7 @@ def po_entries(path: Path) -> dict[str, str]:
     return entries
 
 
-@pytest.mark.parametrize("directory", CATALOGUES, ids=["gdpr", "project", "feeds"])
+@pytest.mark.parametrize("directory", CATALOGUES, ids=["gdpr", "project", "feeds", "clerk"])
 def test_every_string_is_translated_and_compiled(directory):
     entries = po_entries(directory / "django.po")
     assert entries and all(entries.values()), [k for k, v in entries.items() if not v]

@@ -13,13 +13,13 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
+from clerk import retention as outbox_retention
+from clerk.delivery import deliver_pending
+from clerk.models import Action, ClerkDeletion, DeliveryAttempt, Outcome, Reason, Status
+from clerk.outbox import deletion_queued_since, latest_deletion_time, queue_forget
 from feeds import pagination, walks
 from feeds import retention as run_retention
 from feeds.models import ImportRun
-from gdpr import retention as outbox_retention
-from gdpr.delivery import deliver_pending
-from gdpr.models import Action, ClerkDeletion, DeliveryAttempt, Outcome, Reason, Status
-from gdpr.outbox import deletion_queued_since, latest_deletion_time, queue_forget
 
 pytestmark = pytest.mark.django_db
 

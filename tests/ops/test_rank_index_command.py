@@ -9,8 +9,9 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
+from clerk.health import Level, Options
 from feeds import rank_index
-from feeds.health_checks import Level, Options, check_rank_index
+from feeds.health_checks import check_rank_index
 from shop.models import Product
 from tests.factories import ProductFactory
 

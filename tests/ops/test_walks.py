@@ -11,6 +11,7 @@ from django.db import OperationalError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from clerk.health import format_age
 from feeds import walks
 from feeds.models import ImportRun
 from feeds.signals import page_served
@@ -250,7 +251,7 @@ def test_latest_complete_walks_summarises_the_newest_complete_walk_of_each_feed(
     [(5, "5 s"), (59, "59 s"), (60, "1 min"), (3599, "59 min"), (3600, "1 h"), (86399, "23 h"), (2 * 86400, "2 d")],
 )
 def test_format_age_rounds_down_to_one_unit(seconds, text):
-    assert walks.format_age(dt.timedelta(seconds=seconds)) == text
+    assert format_age(dt.timedelta(seconds=seconds)) == text
 
 
 # --- end to end, through the real feed views ---------------------------------------------------

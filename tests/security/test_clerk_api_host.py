@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from clerkfeeds import addresses
-from clerkfeeds.addresses import HostKind, classify_host
+from clerk import addresses
+from clerk.addresses import HostKind, classify_host
 from feeds import checks
 
 PUBLIC_V4 = "93.184.215.14"

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from clerkfeeds.clerk_api import MAX_REPLY_BYTES, ClerkUnreachable, get_client
+from clerk.client import MAX_REPLY_BYTES, ClerkUnreachable, get_client
 from tests.conftest import HTTPSClient
 from tests.security.conftest import MARKER, bearer, body
 

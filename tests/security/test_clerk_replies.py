@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from clerkfeeds.clerk_api import ClerkRefused, ClerkUnreachable, get_client, judge_reply
+from clerk.client import ClerkRefused, ClerkUnreachable, get_client, judge_reply
 from tests.security.conftest import VERIFY
 
 UNUSABLE_BODIES = {

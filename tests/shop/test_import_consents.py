@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
+from clerk.models import ClerkDeletion
 from gdpr.ledger import record_consent
-from gdpr.models import ClerkDeletion, ConsentRecord
+from gdpr.models import ConsentRecord
 from gdpr.policy import eligible_customers
 from shop.models import Customer
 from tests.shop.helpers import import_shop, write_json

@@ -10,8 +10,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from clerk.models import ClerkDeletion
 from gdpr.ledger import record_consent
-from gdpr.models import ClerkDeletion, Purpose, Source
+from gdpr.models import Purpose, Source
 from shop.models import Customer, Order
 from tests.shop.helpers import import_cleanly, page
 

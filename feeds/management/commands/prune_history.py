@@ -1,7 +1,7 @@
-"""`manage.py prune_history`: bounded growth of import runs and of the GDPR outbox.
+"""`manage.py prune_history`: bounded growth of import runs and of the outbox.
 
-It lives in `feeds` although most of what it prunes is the outbox: imports point inward only
-(`feeds` → `gdpr`), and it needs both `feeds.retention` and `gdpr.retention`.
+It lives in `feeds` (`feeds` → `clerk`): it needs `feeds.retention`, `clerk.retention` and the
+feeds' `LONGEST_WALK`, which bounds how young an outbox row may be pruned.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import datetime as dt
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from clerk import retention as outbox
 from feeds import retention as import_runs
 from feeds.pagination import LONGEST_WALK
-from gdpr import retention as outbox
 
 DAY = dt.timedelta(days=1)
 

@@ -1,20 +1,13 @@
 """Delivering the outbox to Clerk: claim, send, acknowledge; retry with backoff.
 
-One call to `deliver_pending()` works until no row is due. Each round:
+    deliver_pending(*, clock=, client=, max_calls=) -> DeliveryReport   until no row is due
+    claim_batch(*, now) -> Claim | None, acknowledge(claim, *, now), backoff(attempts)
 
-1. **claim** (short transaction): lock up to `BATCH_SIZE` due rows of one object type (or one
-   `forget`) with `SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL, so concurrent workers take
-   disjoint rows; drop rows whose object is back in the feeds (`superseded`); lease the rest
-   (`next_attempt_at = now + LEASE`, `attempts + 1`) and log an `in_flight` attempt per row.
-2. **send** one Clerk call, outside any transaction.
-3. **acknowledge** (short transaction): "ok" makes the rows `delivered` (a forget's email is
-   blanked); `ClerkUnreachable` (Clerk down or broken) backs off, for ever; `ClerkRefused` of
-   several ids splits them in halves, each sent anew, until the refused id stands alone; a lone
-   refused row (or a 401/403: our keys) counts a refusal and after `MAX_REFUSALS` is `failed`.
-
-A worker killed between send and acknowledgement leaves its rows pending with their lease: once
-it expires another run sends them again. Deleting or forgetting twice is harmless at Clerk, so
-at-least-once delivery loses nothing. Reasons: docs/gdpr.md, "Deletions that reach Clerk".
+Rows are leased (`LEASE`) so concurrent workers take disjoint rows; a deletion whose object the
+feeds serve again (`clerk.hooks.served_ids`) is dropped as `superseded`, erasures never are.
+Only Clerk's "ok" delivers; unreachable backs off for ever; a refused batch is split until the
+refused id stands alone, which fails after `MAX_REFUSALS`. Delivery is at least once.
+Reasons: docs/clerk.md, "Delivery".
 """
 
 from __future__ import annotations
@@ -30,18 +23,9 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from clerkfeeds.clerk_api import ClerkClient, ClerkRefused, ClerkUnreachable, get_client
-from gdpr.models import (
-    Action,
-    ClerkDeletion,
-    DeliveryAttempt,
-    ObjectType,
-    Outcome,
-    Reason,
-    Status,
-)
-from gdpr.policy import eligible_customers, eligible_orders
-from shop.models import Category, Page, Product
+from clerk.client import ClerkClient, ClerkRefused, ClerkUnreachable, get_client
+from clerk.hooks import served_ids
+from clerk.models import Action, ClerkDeletion, DeliveryAttempt, Outcome, Reason, Status
 
 logger = logging.getLogger(__name__)
 
@@ -59,12 +43,6 @@ MAX_REFUSALS = 5
 CREDENTIALS_REFUSED = frozenset({401, 403})
 
 Clock = Callable[[], dt.datetime]
-
-_EXISTING = {
-    ObjectType.PRODUCTS: Product,
-    ObjectType.CATEGORIES: Category,
-    ObjectType.PAGES: Page,
-}
 
 
 @dataclass
@@ -292,13 +270,7 @@ def _supersede(rows: list[ClerkDeletion], *, now, batch) -> list[ClerkDeletion]:
         return rows
     object_type = candidates[0].object_type
     ids = {r.object_id for r in candidates}
-    if object_type == ObjectType.CUSTOMERS:
-        back = eligible_customers(now=now).filter(pk__in=ids)
-    elif object_type == ObjectType.ORDERS:
-        back = eligible_orders(now=now).filter(pk__in=ids)
-    else:
-        back = _EXISTING[object_type].objects.filter(pk__in=ids)
-    back_ids = set(back.values_list("pk", flat=True))
+    back_ids = served_ids(object_type, ids, now=now)
     dropped = [r for r in candidates if r.object_id in back_ids]
     if dropped:
         pks = [r.pk for r in dropped]

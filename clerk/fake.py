@@ -1,18 +1,11 @@
-"""A fake of Clerk's API on loopback, for the tests and the local demo.
+"""A fake of Clerk's API on loopback, for the tests, the demo and the benchmarks.
 
 It speaks the documented parts of Clerk's API (`POST /token/verify`, `DELETE` and `POST` on
 `/products|/categories|/customers|/orders|/pages`, `POST /privacy/forget`) over real HTTP, so
 the project's client, timeouts and error handling are exercised for real. It binds to loopback
-only and is never started by the service itself: the tests and `make demo` start it.
+only and is never started by the service itself. Scripted per call with `FakeClerk.behave`.
 
-    python -m clerkfeeds.fake_clerk --port 8765 --accept demo-token
-
-Behaviour is scripted per call with `behave(path, *outcomes)`, used in turn: "ok", "refuse",
-"error500", "slow", "status:<code>" (an error object), "html:<code>" (an HTML page), a 200 that
-is not usable ("malformed": not JSON, "truncated", "empty", "not-object": a JSON array,
-"no-status": an object without `status`) or "redirect:<path>" (307). When the script runs out:
-a `DELETE` or `POST` of objects whose ids meet `state.refuse_ids` is refused (400, naming the
-first such id); otherwise tokens in `accepted_tokens` are ok, others refused, other calls ok.
+    python -m clerk.fake --port 8765 --accept demo-token
 """
 
 from __future__ import annotations
@@ -91,6 +84,13 @@ class FakeClerk:
 
     # --- scripting and inspection -------------------------------------------------------------
     def behave(self, path: str, *outcomes: str) -> None:
+        """Script the next calls to `path`, one outcome each, in turn: "ok", "refuse", "error500",
+        "slow", "status:<code>" (an error object), "html:<code>" (an HTML page), a 200 that is not
+        usable ("malformed": not JSON, "truncated", "empty", "not-object": a JSON array,
+        "no-status": an object without `status`) or "redirect:<path>" (307). When the script runs
+        out: a `DELETE` or `POST` of objects whose ids meet `state.refuse_ids` is refused (400,
+        naming the first such id); otherwise tokens in `accepted_tokens` are ok, others refused,
+        other calls ok."""
         with self.state.lock:
             self.state.scripts[path].extend(outcomes)
 

@@ -1,7 +1,5 @@
-"""One pooled client for Clerk's API, with short timeouts.
-
-It imports no app: the feeds (token verification), the GDPR outbox (deletions, erasure) and the
-ops commands all use it. It never logs a token, a key or a request body.
+"""One pooled client for Clerk's API (`get_client()`), with short timeouts; it imports no app
+and never logs a token, a key or a request body.
 
 Every call ends in one of three ways, decided by `judge_reply()` alone: a parsed
 `{"status": "ok", …}` reply on a 2xx, `ClerkRefused` (Clerk answered and said no: a usable reply

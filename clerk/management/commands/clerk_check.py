@@ -1,4 +1,4 @@
-"""`manage.py clerk_check`: can this deployment serve Clerk right now? (see feeds.health_checks)"""
+"""`manage.py clerk_check`: can this deployment serve Clerk right now? (see clerk.health)"""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 import orjson
 from django.core.management.base import BaseCommand
 
-from feeds.health_checks import CHECKS, Level, Options, exit_status, run_all
+from clerk.health import Level, Options, exit_status, registered_checks, run_all
 
 
 class Command(BaseCommand):
@@ -52,7 +52,7 @@ class Command(BaseCommand):
             "--skip",
             action="append",
             default=[],
-            choices=sorted(CHECKS),
+            choices=sorted(check.name for check in registered_checks()),
             help="leave a check out (repeatable), e.g. --skip clerk_api on a host without egress",
         )
 

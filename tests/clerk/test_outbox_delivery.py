@@ -10,12 +10,12 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from gdpr import delivery
-from gdpr.delivery import LEASE, MAX_REFUSALS, claim_batch, deliver_pending
-from gdpr.models import ClerkDeletion, DeliveryAttempt, Outcome, Reason, Status
-from gdpr.outbox import latest_deletion_time, queue_deletions, queue_forget
+from clerk import delivery
+from clerk.delivery import LEASE, MAX_REFUSALS, claim_batch, deliver_pending
+from clerk.models import ClerkDeletion, DeliveryAttempt, Outcome, Reason, Status
+from clerk.outbox import latest_deletion_time, queue_deletions, queue_forget
+from tests.clerk.worker import run_worker_once
 from tests.factories import ConsentRecordFactory, CustomerFactory
-from tests.gdpr.worker import run_worker_once
 
 pytestmark = pytest.mark.django_db
 

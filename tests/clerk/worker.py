@@ -9,7 +9,7 @@ from django.core.management import call_command
 
 def run_worker_once(**call_options) -> None:
     """The worker as started (its start-up sweep included), stopped after one delivery pass."""
-    from gdpr.management.commands import clerk_sync
+    from clerk.management.commands import clerk_sync
 
     command = clerk_sync.Command()
     real = clerk_sync.deliver_pending

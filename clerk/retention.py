@@ -1,43 +1,12 @@
-"""Storage limitation for the Clerk deletion outbox: keep the proof, drop the rest, in stages.
+"""Storage limitation for the outbox: keep the proof, drop the rest, in stages.
 
-A `ClerkDeletion` that reached its final state has done its job. What it still holds, and for how
-long (GDPR art. 5(1)(e) storage limitation, weighed against art. 5(2) accountability):
+    prune_outbox(*, now, redact_after=30 d, delete_after=400 d | None, dry_run, batch_size)
+    key_ranges(selection, batch_size)   primary-key ranges (lo, hi] of batch_size rows each
 
-1. **After `redact_after` (default 30 days)**: its delivery log (`DeliveryAttempt` rows) is
-   deleted and its free text is blanked: the email of a forget (the worker already blanks it on
-   delivery; this catches any row that escaped that) and `last_error` (text built from Clerk's
-   replies, which is not ours to vouch for). What stays is the proof: action, object type and
-   id, reason, status, when it was queued and delivered, how many tries it took.
-2. **After `delete_after` (default 400 days; None keeps the proof for ever)**: the row itself
-   goes. A year covers the questions a person, an auditor or the supervisory authority ask about
-   a deletion (plus a month's margin for a yearly audit); after that the consent ledger (every
-   withdrawal, for ever) and the `Erasure` trail (every erasure, no personal data) still prove
-   what was asked and done, while a proof row of a withdrawal still names a customer id that
-   identifies a live customer, and product deletions would otherwise pile up for ever.
-
-Final states are `delivered` and `superseded` only. `pending` rows are work still to do, and
-`failed` rows are a deletion Clerk has NOT carried out, waiting for a human to retry it (the
-admin's "Retry now" needs the email of a failed forget): neither is ever touched, nor are their
-attempts.
-
-Two readers depend on outbox history, and both are safe:
-
-* `deletion_queued_since(type, now - LONGEST_WALK)` (the pager's exact cold seek, 6 hours) reads
-  rows queued, delivered or due after that instant. Every time a row carries (`created_at`,
-  `next_attempt_at`, `delivered_at`) must be older than the cutoff, and no cutoff is younger than
-  `MIN_AGE` (1 day), so nothing pruned is ever within its look-back. Redaction changes no time
-  or status at all.
-* `latest_deletion_time()` (the single feed's `config.created`) reads the newest `created_at`.
-  The newest row of each kind (forget, and delete per object type) is never deleted, so that
-  maximum, global or per type, never moves back. Losing it would do little harm (Clerk would
-  see an older `config.created` than it last imported: at worst one needless import, or a skip
-  of a feed that did not change; any later deletion or change carries a later time), but
-  keeping six rows costs nothing and leaves nothing to argue.
-
-Work goes in primary-key ranges of at most `batch_size` settled rows (`key_ranges`): every
-statement is short, names its range and repeats the selection's conditions, so memory and lock
-time stay bounded whatever the table's size. A final state is final (the worker only moves rows
-it claimed, which are pending; "Retry now" only moves failed ones), and its times never change.
+Only rows in a final state (`delivered`, `superseded`) whose every time is older than the cutoff
+are touched: first their attempts go and their free text is blanked, later the row itself,
+except the newest row of each kind. Pending and failed rows are never touched. No cutoff is
+under `MIN_AGE`. Reasons (GDPR art. 5, the readers of outbox history): docs/clerk.md.
 """
 
 from __future__ import annotations
@@ -49,14 +18,14 @@ from dataclasses import dataclass
 
 from django.db.models import Max, Q, QuerySet
 
-from gdpr.models import ClerkDeletion, DeliveryAttempt, Status
+from clerk.models import ClerkDeletion, DeliveryAttempt, Status
 
 logger = logging.getLogger(__name__)
 
 # States in which a row will never be sent again.
 FINAL_STATES = (Status.DELIVERED, Status.SUPERSEDED)
 # The shortest age at which anything is pruned. Far above the pager's 6-hour look-back into the
-# outbox (`feeds.pagination.LONGEST_WALK`; gdpr may not import feeds: a test ties the two).
+# outbox (`feeds.pagination.LONGEST_WALK`; clerk may not import feeds: a test ties the two).
 MIN_AGE = dt.timedelta(days=1)
 DEFAULT_REDACT_AFTER = dt.timedelta(days=30)
 DEFAULT_DELETE_AFTER = dt.timedelta(days=400)

@@ -1,4 +1,5 @@
-"""`manage.py clerk_sync`: deliver the deletion outbox to Clerk."""
+"""`manage.py clerk_sync`: deliver the outbox to Clerk; `--loop` also runs the registered
+reconciliation pass (`clerk.hooks.reconciles_with`: gdpr's sweep) at start and periodically."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from gdpr.delivery import deliver_pending
-from gdpr.sweep import sweep
+from clerk import hooks
+from clerk.delivery import deliver_pending
 
 
 class Command(BaseCommand):
@@ -44,6 +45,11 @@ class Command(BaseCommand):
         if not loop:
             self.stdout.write(str(deliver_pending()))
             return
+        sweep = hooks.reconciliation()
+        if sweep_every and sweep is None:  # fail closed: a worker that never reconciles is broken
+            raise CommandError(
+                "no reconciliation pass is registered (is the gdpr app installed?); --sweep-every 0 runs without one."
+            )
         self._stopping = False
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)

@@ -1,7 +1,12 @@
-"""Writing to and reading from the Clerk deletion outbox (`gdpr.models.ClerkDeletion`).
+"""Writing to and reading from the Clerk deletion outbox (`clerk.models.ClerkDeletion`).
+
+    queue_deletions(*, object_type, ids, reason)    DELETE /<type> for ids; returns rows queued
+    queue_forget(*, reason, email= | customer_id=)   POST /privacy/forget for one person
+    latest_deletion_time(), pending_count(), failed_count(), deletion_queued_since(type, since)
 
 Writers call these inside the transaction of the change that makes a deletion necessary, so the
-change and its deletion commit or roll back together. Delivery is `gdpr.delivery`.
+change and its deletion commit or roll back together; so does the layer above's
+`clerk.hooks.on_deletions_queued` hook. Delivery is `clerk.delivery`.
 """
 
 from __future__ import annotations
@@ -13,9 +18,9 @@ from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from gdpr.batching import chunked
-from gdpr.holdings import PERSONAL, forget_held
-from gdpr.models import Action, ClerkDeletion, ObjectType, Status
+from clerk import hooks
+from clerk.batching import chunked
+from clerk.models import Action, ClerkDeletion, ObjectType, Status
 
 INSERT_BATCH = 1000
 
@@ -30,8 +35,9 @@ def queue_deletions(*, object_type: str, ids: Iterable[int], reason: str) -> int
     a new one is queued here, or skips the locked row and sees the object gone once this
     transaction commits. Without the lock, this deletion could be lost.
 
-    Customers and orders also leave the holdings (`gdpr.holdings`) in the same transaction:
-    Clerk is about to lose them, so the reconciliation pass has nothing more to ask of them.
+    For customers and orders, the `on_deletions_queued` hook runs in the same transaction (gdpr
+    drops them from its holdings: Clerk is about to lose them); without it this raises
+    `clerk.hooks.HookMissing` and queues nothing.
     """
     if object_type not in ObjectType.values:
         raise ValueError(f"unknown Clerk object type {object_type!r}")
@@ -40,8 +46,7 @@ def queue_deletions(*, object_type: str, ids: Iterable[int], reason: str) -> int
     with transaction.atomic(savepoint=False):  # the lock lives as long as the caller's transaction
         for batch in chunked(sorted(set(ids)), INSERT_BATCH):
             queued += _queue_batch(object_type=object_type, ids=batch, reason=reason, now=now)
-            if object_type in PERSONAL:
-                forget_held(object_type=object_type, ids=batch)
+            hooks.deletions_queued(object_type, batch)
     return queued
 
 

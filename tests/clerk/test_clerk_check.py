@@ -17,9 +17,10 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from clerk.models import Action, ClerkDeletion, Reason, Status
 from feeds.declarations import ProductFeed
 from feeds.signals import page_served
-from gdpr.models import Action, ClerkDeletion, Reason, Status, SweepMark
+from gdpr.models import SweepMark
 from gdpr.sweep import sweep
 from shop.models import Product
 from tests.conftest import TEST_PRIVATE_KEY, TEST_PUBLIC_KEY
