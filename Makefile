@@ -33,10 +33,12 @@ test: install redis browser
 test-lowest: install redis browser
 	./scripts/test-lowest
 
-# Findings fail (CI runs this). `make format` fixes what can be fixed and formats the tree.
+# Findings fail (CI runs this): ruff, and the apps' layering (import-linter, pyproject.toml).
+# `make format` fixes what can be fixed and formats the tree.
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: install
 	$(VENV)/bin/ruff check --fix .

@@ -17,38 +17,21 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from clerk.models import ClerkDeletion, DeliveryAttempt, Status
+from shop.admin import ReadOnlyMixin
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """A list and detail pages to look at; nothing to add, change or delete."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # --- the outbox --------------------------------------------------------------------------------
-class DeliveryAttemptInline(admin.TabularInline):
+class DeliveryAttemptInline(ReadOnlyMixin, admin.TabularInline):
     model = DeliveryAttempt
     extra = 0
     can_delete = False
     fields = ["started_at", "finished_at", "outcome", "http_status", "error", "batch"]
     readonly_fields = fields
     ordering = ["-started_at", "-id"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class HasErrorFilter(admin.SimpleListFilter):

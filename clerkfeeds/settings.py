@@ -103,9 +103,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 if env.str("DATABASE_REPLICA_URL", default=""):
     DATABASES["replica"] = env.db_url("DATABASE_REPLICA_URL")
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
-    DATABASE_ROUTERS = ["clerkfeeds.db_router.FeedReadReplicaRouter"]
+    DATABASE_ROUTERS = ["feeds.db_router.FeedReadReplicaRouter"]
     # Feed requests (streamed bodies included) read the catalogue from the replica.
-    MIDDLEWARE.append("clerkfeeds.db_router.FeedReplicaReadsMiddleware")
+    MIDDLEWARE.append("feeds.db_router.FeedReplicaReadsMiddleware")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -143,7 +143,7 @@ TRUST_X_FORWARDED_PROTO = env.bool("TRUST_X_FORWARDED_PROTO", default=False)
 if TRUST_X_FORWARDED_PROTO:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # How many proxies in front append to X-Forwarded-For: the client is that many entries from the
-# right (clerkfeeds/proxies.py). Unset: 1 when TRUST_X_FORWARDED_PROTO is on (clerkfeeds.W004), else 0.
+# right (feeds/proxies.py). Unset: 1 when TRUST_X_FORWARDED_PROTO is on (clerkfeeds.W004), else 0.
 NUM_PROXIES = env.int("DJANGO_NUM_PROXIES", default=None)
 # Feeds refuse plain HTTP themselves (403, never a redirect: a redirect has already leaked the
 # token), so the site-wide redirect only covers the admin.
@@ -184,11 +184,11 @@ GDPR_RECENT_DAYS = env.int("GDPR_RECENT_DAYS", default=730)
 # --- Admin login lock-out (django-axes) ---------------------------------------------------------
 # After AXES_FAILURE_LIMIT failed logins, the account and the address (each on its own) are
 # refused for the cool-off, the right password included. The address is the one the feeds' failure
-# limit uses, behind the same NUM_PROXIES (clerkfeeds/proxies.py).
+# limit uses, behind the same NUM_PROXIES (feeds/proxies.py).
 AXES_FAILURE_LIMIT = env.int("DJANGO_ADMIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("DJANGO_ADMIN_LOCKOUT_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
-AXES_CLIENT_IP_CALLABLE = "clerkfeeds.proxies.client_ip"
+AXES_CLIENT_IP_CALLABLE = "feeds.proxies.client_ip"
 AXES_LOCKOUT_CALLABLE = "clerkfeeds.lockout.lockout_response"
 # Successful logins are not recorded (data minimisation); failures are, with the password masked.
 AXES_DISABLE_ACCESS_LOG = True

@@ -7,10 +7,11 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext_lazy as _
 
 from feeds.models import ImportRun
+from shop.admin import ReadOnlyMixin
 
 
 @admin.register(ImportRun)
-class ImportRunAdmin(admin.ModelAdmin):
+class ImportRunAdmin(ReadOnlyMixin, admin.ModelAdmin):  # a record of what happened
     list_display = (
         "feed",
         "started_at",
@@ -42,13 +43,3 @@ class ImportRunAdmin(admin.ModelAdmin):
     def wall_seconds(self, run: ImportRun) -> str:
         wall = run.wall_time
         return "–" if wall is None else f"{wall.total_seconds():.1f}"
-
-    # A record of what happened: nobody adds, edits or deletes it by hand.
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

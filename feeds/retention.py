@@ -1,20 +1,10 @@
 """Bounded growth of the import-run record (`feeds.models.ImportRun`, one row per importer walk).
 
-A run older than `older_than` (default 90 days) is deleted, except what ops still read:
-
-* the newest complete walk of each feed, whatever its age: `clerk_check` reports it ("products
-  last fetched by Clerk 3 h ago") and warns when it grows old; deleting it would turn "stale
-  for 95 days" into "never imported";
-* the newest finished walk of each feed, whatever its age: `clerk_check` warns when it failed.
-
-Both use the orderings of `feeds.walks.latest_complete_walks` and
-`feeds.walks.feeds_whose_latest_walk_failed`, so their answers are the same before and after.
-
-A run is old when its last page and its end (if any) are older than the cutoff. A `running` run
-that old is a walk the importer gave up on (no page for days); `MIN_AGE` keeps every run with a
-page in the last day, running or not. Rows go in primary-key ranges of at most `batch_size`
-rows (`clerk.retention.key_ranges`), each DELETE repeating the age conditions, so a run that
-received a page meanwhile stays.
+`prune_import_runs(older_than=90 days)` deletes runs whose last page and end are older than the
+cutoff, in key ranges (`clerk.retention.key_ranges`), each DELETE repeating the age conditions.
+It keeps, whatever their age, the newest complete and the newest finished walk of each feed
+(what `clerk_check` reports), and every run with a page within `MIN_AGE`.
+See docs/operations.md ("Retention").
 """
 
 from __future__ import annotations

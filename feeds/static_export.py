@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from clerkfeeds.db_router import replica_reads
+from feeds.db_router import replica_reads
 from feeds.params import FeedParams
 from feeds.stream import feed_chunks
 

@@ -1,25 +1,11 @@
 """Rate-limiting of failed feed requests, so the service cannot be used to hammer Clerk's API.
 
-Every request with a credential we have not seen costs a call to Clerk's token service. An
-address that keeps failing (401, or a 503 that is not a Clerk outage: an outage is never the
-caller's fault) is therefore refused with 429 for a while, *before* anything else is checked: no Basic check, no cache lookup, no call to Clerk.
-
-Only failures count. An importer walking 1,000 pages with a good token never comes near the
-limit; a client guessing tokens or Basic passwords hits it after a handful of tries. The rate is
-DRF's `DEFAULT_THROTTLE_RATES["feed_auth_failures"]` (e.g. "20/min"), kept in Django's cache
-(Redis when several workers serve feeds, so the limit holds across them). The address is the
-real client's behind the trusted proxies (`clerkfeeds.proxies.client_address`, `NUM_PROXIES`).
-
-DRF checks its throttles only after authentication, which is too late here (authentication is
-what calls Clerk), so `feeds.middleware.FeedSecurityMiddleware` asks this throttle first and
-records the failures it sees on the way out.
-
-The check reads the shared cache on every feed request, an importer's good pages included, and
-is deliberately not remembered in the process the way verified tokens are
-(`feeds.authentication._VerifiedMemo`): failures are recorded by every worker, so a remembered
-"not blocked" would let an address that other workers just blocked through for that long, with
-a call to Clerk for each new token it tries. One cache read per request is the price of "a
-blocked address gets 429 before anything else, on every worker".
+An address whose requests keep failing (401, or a 503 that is not a Clerk outage) gets 429 for
+a while, before anything else is checked. Only failures count, at DRF's
+`DEFAULT_THROTTLE_RATES["feed_auth_failures"]`, in the shared cache; the address is the real
+client's behind the trusted proxies (`feeds.proxies.client_address`). The middleware
+(`feeds.middleware.FeedSecurityMiddleware`) asks first and records failures on the way out.
+Why it runs before authentication and is never remembered in-process: docs/security.md.
 """
 
 from __future__ import annotations
@@ -30,7 +16,7 @@ import math
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
-from clerkfeeds.proxies import client_address
+from feeds.proxies import client_address
 
 __all__ = ["FAILURE_STATUSES", "AuthFailureThrottle", "client_address"]
 

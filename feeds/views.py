@@ -21,7 +21,6 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from clerkfeeds.proxies import client_address
 from feeds import encoding
 from feeds.errors import (
     BadParameter,
@@ -35,6 +34,7 @@ from feeds.errors import (
 )
 from feeds.middleware import FEED_PREFIX
 from feeds.params import FeedParams, parse_params
+from feeds.proxies import client_address
 from feeds.registry import FEEDS, SINGLE_FEED, feed_class
 from feeds.signals import page_served
 from feeds.stream import FeedStream, feed_chunks

@@ -27,7 +27,7 @@ from gdpr.export import consent_rows, csv_lines
 from gdpr.ledger import ConsentChange, record_consents
 from gdpr.models import ConsentRecord, Erasure, Purpose, Source
 from gdpr.policy import reason_label, with_consent_state, with_eligibility
-from shop.admin import CustomerAdminPart
+from shop.admin import CustomerAdminPart, ReadOnlyMixin
 from shop.models import Customer
 
 CONSENT_STATES = {True: _("granted"), False: _("withdrawn"), None: _("no record")}
@@ -150,7 +150,7 @@ def _action_page(modeladmin, request, queryset, *, template, title, form, action
 
 
 # --- consent records inline --------------------------------------------------------------------
-class ConsentRecordInline(admin.TabularInline):
+class ConsentRecordInline(ReadOnlyMixin, admin.TabularInline):
     model = ConsentRecord
     extra = 0
     can_delete = False
@@ -158,15 +158,6 @@ class ConsentRecordInline(admin.TabularInline):
     fields = ["purpose", "granted", "at", "source", "evidence", "recorded_by", "recorded_at", "redacted_at"]
     readonly_fields = fields
     verbose_name_plural = _("consent history (ledger)")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # --- the consent part of the shop's customer admin ----------------------------------------------

@@ -1,16 +1,12 @@
 """The GDPR app's records: the consent ledger, erasures, what Clerk may hold.
 
-* `ConsentRecord`: append-only proof of what each customer agreed to, and when. The current
-  state of a purpose is the customer's latest record for it: by `at`; on a tie in `at` a
-  withdrawal wins (fail closed), then the later record (by id). History is never rewritten:
-  records are only ever added (`gdpr.ledger.record_consent`). The one exception is erasure,
-  which replaces the evidence text by a neutral marker (`gdpr.ledger.redact_evidence`) so the
-  proof survives without identifying the person; on PostgreSQL a trigger refuses every other
-  UPDATE and every DELETE, even from raw SQL.
+* `ConsentRecord`: append-only proof of what each customer agreed to, and when (the latest
+  record of a purpose decides; a withdrawal wins a tie). Only erasure may redact its evidence
+  (`gdpr.ledger.redact_evidence`); on PostgreSQL a trigger refuses any other UPDATE or DELETE.
 * `Erasure`: the audit trail of right-to-erasure requests carried out (no personal data).
-* `ClerkHolding`: the customers and orders Clerk may hold (handed out by a feed, no deletion
-  queued since); `gdpr.holdings` is its one home.
+* `ClerkHolding`: the customers and orders Clerk may hold, as 64-id blocks (`gdpr.holdings`).
 * `SweepMark`: the settings the last reconciliation pass (`gdpr.sweep`) ran under, and when.
+See docs/gdpr.md.
 """
 
 from __future__ import annotations

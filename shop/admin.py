@@ -26,6 +26,19 @@ from django.utils.translation import gettext_lazy as _
 from shop.models import Category, Customer, Order, OrderLine, Page, Product, ProductCategory
 
 
+class ReadOnlyMixin:
+    """For a model admin or an inline: pages to look at; nothing to add, change or delete."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class FeedObjectAdmin(admin.ModelAdmin):
     """Shared by every feed object: `updated_at` is read-only and moves when an admin edits."""
 
@@ -226,7 +239,7 @@ class CustomerAdminPart:
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Read-only: customer data is the shop's (imports overwrite it), and customers are never
     deleted here. Other apps' parts (`add_part`) are read at every request."""
 
@@ -288,12 +301,3 @@ class CustomerAdmin(admin.ModelAdmin):
                     description = getattr(func, "short_description", capfirst(name.replace("_", " ")))
                     actions[name] = (func, name, description)
         return actions
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

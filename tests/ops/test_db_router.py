@@ -13,7 +13,7 @@ import pytest
 from django.http import HttpResponse, StreamingHttpResponse
 from django.test import RequestFactory
 
-from clerkfeeds.db_router import (
+from feeds.db_router import (
     FeedReadReplicaRouter,
     FeedReplicaReadsMiddleware,
     replica_reads,
@@ -108,7 +108,7 @@ def test_with_a_replica_configured_feed_reads_of_the_catalogue_see_the_replica(t
         from django.core.management import call_command
         from django.db import connections
         from django.utils import timezone
-        from clerkfeeds.db_router import replica_reads
+        from feeds.db_router import replica_reads
         from shop.models import Customer, Product
 
         call_command("migrate", verbosity=0)
@@ -121,7 +121,7 @@ def test_with_a_replica_configured_feed_reads_of_the_catalogue_see_the_replica(t
         from django.conf import settings
         result = {{
             "outside": Product.objects.filter(pk=1).exists(),
-            "middleware": "clerkfeeds.db_router.FeedReplicaReadsMiddleware" in settings.MIDDLEWARE,
+            "middleware": "feeds.db_router.FeedReplicaReadsMiddleware" in settings.MIDDLEWARE,
         }}
         with replica_reads():
             result["catalogue_inside"] = Product.objects.filter(pk=1).exists()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.test import RequestFactory
 
-from clerkfeeds.proxies import client_address, client_ip
+from feeds.proxies import client_address, client_ip
 
 SOCKET = "10.0.0.9"  # the nearest proxy, as the socket sees it
 
