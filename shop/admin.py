@@ -15,15 +15,43 @@ from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.models import LogEntry
 from django.contrib.admin.options import IS_POPUP_VAR, InlineModelAdmin
 from django.contrib.admin.utils import flatten_fieldsets
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group, Permission
 from django.db import models
 from django.db.models import Count, QuerySet
 from django.utils import timezone
-from django.utils.text import capfirst
+from django.utils.formats import date_format
+from django.utils.html import format_html
+from django.utils.text import Truncator, capfirst
 from django.utils.translation import gettext_lazy as _
 
+from shop.audit import AUDITED, audit_details, audit_filter
 from shop.models import Category, Customer, Order, OrderLine, Page, Product, ProductCategory
+
+
+# --- shared by the apps' admins: compact cells for lists that fit a laptop screen ---------------
+def compact_time(value):
+    """A time as a short date in a list cell, the full date and time on hover; "–" for none."""
+    if value is None:
+        return "–"
+    local = timezone.localtime(value)
+    return format_html(
+        '<span title="{}">{}</span>',
+        date_format(local, "DATETIME_FORMAT"),
+        date_format(local, "SHORT_DATE_FORMAT"),
+    )
+
+
+def short_text(text, length: int):
+    """The first `length` characters of `text` in a list cell, the whole text on hover."""
+    text = str(text or "")
+    if len(text) <= length:
+        return text
+    return format_html('<span title="{}">{}</span>', text, Truncator(text).chars(length))
 
 
 class ReadOnlyMixin:
@@ -37,6 +65,11 @@ class ReadOnlyMixin:
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def changelist_view(self, request, extra_context=None):
+        # Not "Select customer to view" (in Italian its gender is often wrong): the list's name.
+        title = capfirst(self.model._meta.verbose_name_plural)
+        return super().changelist_view(request, {"title": title, **(extra_context or {})})
 
 
 class FeedObjectAdmin(admin.ModelAdmin):
@@ -88,8 +121,16 @@ class CategoryAdmin(FeedObjectAdmin):
                 self.touch(parents)
 
 
+class ProductCategoryForm(forms.ModelForm):
+    class Meta:
+        model = ProductCategory
+        fields = ("category",)
+        labels = {"category": _("category")}  # the model's field has no translated name
+
+
 class ProductCategoryInline(admin.TabularInline):
     model = ProductCategory
+    form = ProductCategoryForm
     extra = 1
     autocomplete_fields = ("category",)
     verbose_name = _("category")
@@ -170,7 +211,7 @@ class OrderAdmin(FeedObjectAdmin):
     form = OrderForm
     list_display = (
         "id",
-        "customer_id",
+        "customer_number",
         "buyer",
         "placed_at",
         "line_count",
@@ -204,6 +245,10 @@ class OrderAdmin(FeedObjectAdmin):
             return False
         return super().has_delete_permission(request, obj)
 
+    @admin.display(description=_("customer id"), ordering="customer_id")
+    def customer_number(self, obj: Order):
+        return obj.customer_id if obj.customer_id is not None else "–"
+
     @admin.display(description=_("lines"), ordering="_lines")
     def line_count(self, obj: Order) -> int:
         return obj._lines
@@ -218,7 +263,9 @@ class OrderAdmin(FeedObjectAdmin):
 class CustomerAdminPart:
     """What one app adds to the customer admin. Columns and fields are callables taking a
     customer (`@admin.display`); actions are admin actions `(modeladmin, request, queryset)`
-    whose `@admin.action(permissions=[name])` names are mapped to Django permissions here."""
+    whose `@admin.action(permissions=[name])` names are mapped to Django permissions here. A page
+    action runs on the one customer whose page it is (posted like the list's action, with
+    `_from_page` set: the action may send the admin back to the page)."""
 
     columns: Sequence[Callable[[Customer], Any]] = ()  # list columns, after id, name and email
     list_filter: Sequence[Any] = ()  # before the shop's own filters
@@ -226,6 +273,7 @@ class CustomerAdminPart:
     fieldsets: Sequence[tuple[Any, dict[str, Any]]] = ()  # more panels, after the shop's
     inlines: Sequence[type[InlineModelAdmin]] = ()  # after the shop's (none)
     actions: Sequence[Callable[..., Any]] = ()
+    page_actions: Sequence[Callable[..., Any]] = ()  # of `actions`: also buttons on a customer's page
     permissions: Mapping[str, str] = field(default_factory=dict)  # action permission -> "app.codename"
     queryset: Callable[[QuerySet], QuerySet] | None = None  # annotates the list's and the page's query
 
@@ -233,6 +281,8 @@ class CustomerAdminPart:
         unmapped = {p for a in self.actions for p in getattr(a, "allowed_permissions", ())} - set(self.permissions)
         if unmapped:
             raise ValueError(f"no Django permission given for the action permissions {sorted(unmapped)}")
+        if not set(self.page_actions) <= set(self.actions):
+            raise ValueError("every page action must also be one of the part's actions")
 
     def allows(self, request, action: Callable[..., Any]) -> bool:
         return all(request.user.has_perm(self.permissions[p]) for p in getattr(action, "allowed_permissions", ()))
@@ -245,7 +295,7 @@ class CustomerAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     parts: ClassVar[list[CustomerAdminPart]] = []
     contact_columns = ("id", "name", "email")
-    time_columns = ("registered_at", "updated_at")
+    time_columns = ("registered", "updated")
     list_display = (*contact_columns, *time_columns)
     list_display_links = ("id", "name")
     list_filter = ("registered_at",)
@@ -257,6 +307,14 @@ class CustomerAdmin(ReadOnlyMixin, admin.ModelAdmin):
         (_("Contract"), {"fields": ("registered_at", "terms_accepted_at")}),
         (_("Clerk feed"), {"fields": ("updated_at", "erased_at")}),
     )
+
+    @admin.display(description=_("registered at"), ordering="registered_at")
+    def registered(self, obj: Customer):
+        return compact_time(obj.registered_at)
+
+    @admin.display(description=_("updated at"), ordering="updated_at")
+    def updated(self, obj: Customer):
+        return compact_time(obj.updated_at)
 
     @classmethod
     def add_part(cls, part: CustomerAdminPart) -> None:
@@ -301,3 +359,95 @@ class CustomerAdmin(ReadOnlyMixin, admin.ModelAdmin):
                     description = getattr(func, "short_description", capfirst(name.replace("_", " ")))
                     actions[name] = (func, name, description)
         return actions
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        buttons = [
+            (func.__name__, getattr(func, "short_description", capfirst(func.__name__.replace("_", " "))))
+            for part in self.parts
+            for func in part.page_actions
+            if part.allows(request, func)
+        ]
+        return super().change_view(request, object_id, form_url, {"page_actions": buttons, **(extra_context or {})})
+
+
+# --- the audit trail ---------------------------------------------------------------------------
+class AuditActionFilter(admin.SimpleListFilter):
+    title = _("action")
+    parameter_name = "audit"
+
+    def lookups(self, request, model_admin):
+        return [(key, label) for key, label in AUDITED.items()]
+
+    def queryset(self, request, queryset):
+        if self.value() in AUDITED:
+            return queryset.filter(change_message__startswith=audit_filter(self.value()))
+        return queryset
+
+
+@admin.register(LogEntry)
+class AuditTrailAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Every admin action of consequence (`shop.audit`) and Django's own edits: who, when, what."""
+
+    list_display = ("action_time", "user", "what", "people", "content_type", "ids")
+    list_filter = (("user", admin.RelatedOnlyFieldListFilter), AuditActionFilter, "action_time")
+    list_select_related = ("user", "content_type")
+    date_hierarchy = "action_time"
+    list_display_links = None
+    list_per_page = 50
+    show_full_result_count = False
+
+    @admin.display(description=_("action"))
+    def what(self, entry: LogEntry) -> str:
+        details = audit_details(entry)
+        if details is None:
+            return {1: _("added"), 2: _("changed"), 3: _("deleted")}.get(entry.action_flag, "?")
+        return str(AUDITED.get(details[0], details[0]))
+
+    @admin.display(description=_("people or rows"))
+    def people(self, entry: LogEntry):
+        details = audit_details(entry)
+        return 1 if details is None else details[1]
+
+    @admin.display(description=_("ids"))
+    def ids(self, entry: LogEntry):
+        return short_text(entry.object_repr, 40)
+
+
+# --- users and groups: permissions by their names in the active language ------------------------
+PERMISSION_ACTIONS = {
+    "add": _("can add %(model)s"),
+    "change": _("can change %(model)s"),
+    "delete": _("can delete %(model)s"),
+    "view": _("can view %(model)s"),
+}
+
+
+def permission_label(permission: Permission) -> str:
+    """ "Shop | can view customer", translated (Django stores the names in English)."""
+    model = permission.content_type.model_class()
+    action = PERMISSION_ACTIONS.get(permission.codename.split("_", 1)[0])
+    if model is None or action is None:
+        return str(permission)
+    return f"{model._meta.app_config.verbose_name} | {action % {'model': model._meta.verbose_name}}"
+
+
+class _TranslatedPermissions:
+    def formfield_for_manytomany(self, db_field, request=None, **kwargs):
+        formfield = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if db_field.remote_field.model is Permission:
+            formfield.label_from_instance = permission_label
+        return formfield
+
+
+admin.site.unregister(get_user_model())
+admin.site.unregister(Group)
+
+
+@admin.register(get_user_model())
+class ShopUserAdmin(_TranslatedPermissions, UserAdmin):
+    pass
+
+
+@admin.register(Group)
+class ShopGroupAdmin(_TranslatedPermissions, GroupAdmin):
+    pass
