@@ -110,7 +110,7 @@ class ClerkDeletionAdmin(ReadOnlyAdmin):
     @admin.display(description=_("what"))
     def what(self, obj):
         if obj.object_id is None:
-            return self.target(obj)
+            return f"{obj} – {self.target(obj)}"
         return str(obj)
 
     @admin.display(description=_("queued at"), ordering="created_at")

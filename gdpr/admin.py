@@ -27,7 +27,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from clerk.admin import ReadOnlyAdmin, next_attempt
+from clerk.admin import ReadOnlyAdmin
 from clerk.models import ClerkDeletion, ObjectType
 from clerk.models import Reason as OutboxReason
 from gdpr.erasure import NothingToErase, erase_person
@@ -280,7 +280,7 @@ def clerk_outbox(obj):
                 str(r),
                 r.get_reason_display(),
                 r.get_status_display(),
-                compact_time(r.delivered_at) if r.delivered_at else next_attempt(r),
+                compact_time(r.delivered_at),
             )
             for r in rows
         ],
@@ -414,7 +414,12 @@ CONSENT_PART = CustomerAdminPart(
     fieldsets=((_("Sent to and deleted at Clerk"), {"fields": (clerk_outbox,)}),),
     inlines=(ConsentRecordInline,),
     actions=(record_grant, record_withdrawal, export_consent_csv, erase_selected),
-    page_actions=(record_grant, record_withdrawal, export_consent_csv, erase_selected),
+    page_actions=(
+        (record_grant, _("Record a grant")),
+        (record_withdrawal, _("Record a withdrawal")),
+        (export_consent_csv, _("Export the evidence (CSV)"), True),
+        (erase_selected, _("Erase this person (right to erasure)")),
+    ),
     permissions={
         "record_consent": "gdpr.add_consentrecord",
         "export_consent": "gdpr.view_consentrecord",
@@ -479,16 +484,16 @@ def _csv_response(records) -> StreamingHttpResponse:
 @admin.register(ConsentRecord)
 class ConsentRecordAdmin(ReadOnlyAdmin):
     list_display = [
-        "id",
+        "when",
         "customer",
         "purpose",
         "granted",
-        "when",
         "source",
         "short_evidence",
         "recorded_by",
         "recorded",
     ]
+    list_display_links = ["when"]
     list_filter = ["purpose", "granted", "source", "at", ("redacted_at", admin.EmptyFieldListFilter)]
     search_fields = ["customer__email", "customer__name", "=customer__id"]
     list_select_related = ["customer", "recorded_by"]

@@ -273,7 +273,8 @@ class CustomerAdminPart:
     fieldsets: Sequence[tuple[Any, dict[str, Any]]] = ()  # more panels, after the shop's
     inlines: Sequence[type[InlineModelAdmin]] = ()  # after the shop's (none)
     actions: Sequence[Callable[..., Any]] = ()
-    page_actions: Sequence[Callable[..., Any]] = ()  # of `actions`: also buttons on a customer's page
+    # Buttons on a customer's page: (one of `actions`, its label[, whether it applies to an erased customer]).
+    page_actions: Sequence[tuple] = ()
     permissions: Mapping[str, str] = field(default_factory=dict)  # action permission -> "app.codename"
     queryset: Callable[[QuerySet], QuerySet] | None = None  # annotates the list's and the page's query
 
@@ -281,7 +282,7 @@ class CustomerAdminPart:
         unmapped = {p for a in self.actions for p in getattr(a, "allowed_permissions", ())} - set(self.permissions)
         if unmapped:
             raise ValueError(f"no Django permission given for the action permissions {sorted(unmapped)}")
-        if not set(self.page_actions) <= set(self.actions):
+        if not {func for func, *_rest in self.page_actions} <= set(self.actions):
             raise ValueError("every page action must also be one of the part's actions")
 
     def allows(self, request, action: Callable[..., Any]) -> bool:
@@ -302,10 +303,12 @@ class CustomerAdmin(ReadOnlyMixin, admin.ModelAdmin):
     search_fields = ("email", "name")
     list_per_page = 50
     show_full_result_count = False  # the count of a million-row filtered list is a full scan
+    # The auditor's questions first: who, in the Clerk feed or not and why, the contract.
     fieldsets = (
-        (None, {"fields": ("id", "name", "email", "zip", "gender", "birth_date", "age", "is_b2b")}),
-        (_("Contract"), {"fields": ("registered_at", "terms_accepted_at")}),
+        (None, {"fields": ("id", "name", "email")}),
         (_("Clerk feed"), {"fields": ("updated_at", "erased_at")}),
+        (_("Contract"), {"fields": ("registered_at", "terms_accepted_at")}),
+        (_("Profile"), {"fields": ("zip", "gender", "birth_date", "age", "is_b2b"), "classes": ("collapse",)}),
     )
 
     @admin.display(description=_("registered at"), ordering="registered_at")
@@ -337,10 +340,10 @@ class CustomerAdmin(ReadOnlyMixin, admin.ModelAdmin):
         return [*(f for part in self.parts for f in part.list_filter), *self.list_filter]
 
     def get_fieldsets(self, request, obj=None):
-        main, contract, (feed_title, feed) = self.fieldsets
+        main, (feed_title, feed), contract, profile = self.fieldsets
         feed_fields = [*(f for part in self.parts for f in part.feed_fields), *feed["fields"]]
         panels = [fieldset for part in self.parts for fieldset in part.fieldsets]
-        return [main, contract, (feed_title, {**feed, "fields": feed_fields}), *panels]
+        return [main, (feed_title, {**feed, "fields": feed_fields}), contract, *panels, profile]
 
     def get_readonly_fields(self, request, obj=None):
         return flatten_fieldsets(self.get_fieldsets(request, obj))
@@ -361,11 +364,13 @@ class CustomerAdmin(ReadOnlyMixin, admin.ModelAdmin):
         return actions
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        customer = self.get_object(request, object_id)
+        erased = customer is not None and customer.erased_at is not None
         buttons = [
-            (func.__name__, getattr(func, "short_description", capfirst(func.__name__.replace("_", " "))))
+            (func.__name__, label)
             for part in self.parts
-            for func in part.page_actions
-            if part.allows(request, func)
+            for func, label, *for_erased in part.page_actions
+            if part.allows(request, func) and (not erased or (for_erased and for_erased[0]))
         ]
         return super().change_view(request, object_id, form_url, {"page_actions": buttons, **(extra_context or {})})
 
@@ -388,13 +393,16 @@ class AuditActionFilter(admin.SimpleListFilter):
 class AuditTrailAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Every admin action of consequence (`shop.audit`) and Django's own edits: who, when, what."""
 
-    list_display = ("action_time", "user", "what", "people", "content_type", "ids")
+    list_display = ("action_time", "user", "what", "people", "kind", "ids")
     list_filter = (("user", admin.RelatedOnlyFieldListFilter), AuditActionFilter, "action_time")
     list_select_related = ("user", "content_type")
     date_hierarchy = "action_time"
     list_display_links = None
     list_per_page = 50
     show_full_result_count = False
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {"title": _("Admin audit trail"), **(extra_context or {})})
 
     @admin.display(description=_("action"))
     def what(self, entry: LogEntry) -> str:
@@ -407,6 +415,11 @@ class AuditTrailAdmin(ReadOnlyMixin, admin.ModelAdmin):
     def people(self, entry: LogEntry):
         details = audit_details(entry)
         return 1 if details is None else details[1]
+
+    @admin.display(description=_("object type"))
+    def kind(self, entry: LogEntry):
+        model = entry.content_type.model_class() if entry.content_type_id else None
+        return capfirst(model._meta.verbose_name_plural) if model else "–"
 
     @admin.display(description=_("ids"))
     def ids(self, entry: LogEntry):

@@ -143,7 +143,8 @@ def test_the_page_costs_a_fixed_number_of_queries(admin):
     for _ in range(5):
         ConsentRecordFactory(customer=many, at=timezone.now() - dt.timedelta(days=3))
         queue_deletions(object_type="orders", ids=[OrderFactory(customer=many).pk], reason="left_feed")
-    assert count(many) == count(few)
+    count(few)  # warm caches (content types)
+    assert count(many) == count(few) <= 9
 
 
 def test_every_object_has_a_readable_name(fake_clerk):
