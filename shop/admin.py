@@ -21,6 +21,7 @@ from django.contrib.admin.utils import flatten_fieldsets
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, Permission
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.models import Count, QuerySet
 from django.utils import timezone
@@ -54,6 +55,31 @@ def short_text(text, length: int):
     return format_html('<span title="{}">{}</span>', text, Truncator(text).chars(length))
 
 
+class CompactTimesMixin:
+    """For a model admin: its list shows each date-time column as `compact_time` (a short date,
+    the full time on hover), so that lists fit a laptop screen with the menu open."""
+
+    def get_list_display(self, request):
+        return [_compact_column(self.model, name) for name in super().get_list_display(request)]
+
+
+def _compact_column(model, name):
+    if not isinstance(name, str):
+        return name
+    try:
+        field = model._meta.get_field(name)
+    except FieldDoesNotExist:  # a method or an attribute
+        return name
+    if not isinstance(field, models.DateTimeField):
+        return name
+
+    def column(obj):
+        return compact_time(getattr(obj, name))
+
+    column.__name__ = name  # the cell's CSS class stays "field-<name>"
+    return admin.display(description=field.verbose_name, ordering=name)(column)
+
+
 class ReadOnlyMixin:
     """For a model admin or an inline: pages to look at; nothing to add, change or delete."""
 
@@ -72,7 +98,7 @@ class ReadOnlyMixin:
         return super().changelist_view(request, {"title": title, **(extra_context or {})})
 
 
-class FeedObjectAdmin(admin.ModelAdmin):
+class FeedObjectAdmin(CompactTimesMixin, admin.ModelAdmin):
     """Shared by every feed object: `updated_at` is read-only and moves when an admin edits."""
 
     readonly_fields = ("updated_at",)

@@ -17,16 +17,19 @@ from pathlib import Path
 import orjson
 import pytest
 from django.conf import settings
+from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.staticfiles.testing import StaticLiveServerTestCase
 from django.core.management import call_command
 from django.test import override_settings
+from django.urls import reverse
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from clerk.delivery import deliver_pending
 from clerk.models import ClerkDeletion, Status
 from gdpr.models import ConsentRecord, Erasure
 from shop.models import Customer
@@ -252,6 +255,34 @@ class AdminAuditWalkInBrowser(StaticLiveServerTestCase):
                 return content
             time.sleep(0.1)
         self.fail("the CSV was not downloaded")
+
+    def test_every_list_fits_with_the_menu_open(self):
+        """Every model's list, in both languages, without sideways scrolling at 1366×768."""
+        call_command("seed_demo", products=10, customers=20, orders=40, stdout=open("/dev/null", "w"))
+        deliver_pending()
+        feed_ids("products")  # an import run
+        get_user_model().objects.create_superuser("dpo", "dpo@shop.example", "s3cret-pass")
+        self.browser.get(f"{self.live_server_url}/admin/login/")
+        self.find("#id_username").send_keys("dpo")
+        self.find("#id_password").send_keys("s3cret-pass")
+        self.find('input[type="submit"]').click()
+        self.wait_for("#content-main")
+        too_wide = []
+        for language in ("en", "it"):
+            self.browser.add_cookie({"name": settings.LANGUAGE_COOKIE_NAME, "value": language})
+            for model in admin.site._registry:
+                url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+                self.browser.get(f"{self.live_server_url}{url}")
+                overflow = self.browser.execute_script(
+                    "const r = document.querySelector('#changelist .results');"
+                    "return r ? r.scrollWidth - r.clientWidth : 0"
+                )
+                if overflow > 0:
+                    shots = OUTPUT / "lists"
+                    shots.mkdir(parents=True, exist_ok=True)
+                    self.browser.save_screenshot(str(shots / f"{language}-{model._meta.model_name}.png"))
+                    too_wide.append((language, model._meta.label, overflow))
+        self.assertEqual(too_wide, [])
 
     def test_the_walk_in_english(self):
         self.walk("en")
