@@ -219,3 +219,36 @@ def test_the_redacted_marker_is_shown_translated(admin):
     erase_person(customer_id=customer.pk, requested_by=None, reference="T-1")
     html = admin.get(page(customer), headers={"accept-language": "it"}).content.decode()
     assert "[oscurato: diritto all&#x27;oblio]" in html and "redacted: right to erasure" not in html
+
+
+def test_the_wrong_italian_strings_are_gone(admin):
+    customer = CustomerFactory()
+    order = OrderFactory(customer=customer)
+    queue_deletions(object_type="orders", ids=[order.pk], reason="withdrawal")
+    italian = {"accept-language": "it"}
+    customers = admin.get(CHANGELIST, headers=italian).content.decode()
+    assert "Per presenza nel feed di Clerk" in customers and "Per nel feed" not in customers
+    # Erasure has its own term, never Django's bare "Cancella" (delete).
+    erase = re.search(r'<option value="erase_selected">([^<]*)</option>', customers).group(1)
+    assert "oblio" in erase and not erase.startswith("Cancella ")
+    outbox = admin.get(reverse("admin:clerk_clerkdeletion_changelist"), headers=italian).content.decode()
+    assert "per visualizzarlo" not in outbox and f"elimina ordine {order.pk}" in outbox
+    order_page = admin.get(reverse("admin:shop_order_change", args=[order.pk]), headers=italian).content.decode()
+    assert "Aggiungi un altro" not in order_page and "Aggiungi: Riga d" in order_page
+    assert f"Ordine {order.pk}" in order_page
+    detail = admin.get(
+        reverse("admin:clerk_clerkdeletion_change", args=[ClerkDeletion.objects.get().pk]), headers=italian
+    ).content.decode()
+    assert "Limitato: oltre" not in detail and "rifiuti di fila la riga fallisce" in detail
+
+
+def test_the_csv_header_speaks_the_admins_language(admin):
+    customer = CustomerFactory()
+    ConsentRecordFactory(customer=customer)
+    response = admin.post(
+        CHANGELIST,
+        {"action": "export_consent_csv", "_selected_action": [customer.pk]},
+        headers={"accept-language": "it"},
+    )
+    first = b"".join(response.streaming_content).decode("utf-8-sig").splitlines()[0]
+    assert first.startswith("id cliente,nome del cliente,email del cliente,finalità,stato")
