@@ -2,7 +2,7 @@
 
 * `CONSENT_PART`, added to the shop's customer admin in `GdprConfig.ready`: consent states, "in
   Clerk feed" and why (the legal ground), filters, the ledger history, the person's outbox rows;
-  actions grant, withdraw, export CSV, erase (the first three and erase also as page buttons).
+  actions grant, withdraw, export CSV, erase (each also a button on the customer's page).
 * Consent records: read-only list, export. Nobody may change or delete a record here.
 * Erasures: a read-only list with filters. (The outbox's admin is `clerk.admin`.)
 

@@ -5,6 +5,9 @@ erased order, or an order of an erased customer, is read-only. Customers are rea
 data is the shop's); other apps add columns, filters, fields, panels, inlines and actions to
 their admin through one extension point: `CustomerAdmin.add_part(CustomerAdminPart(...))`
 (gdpr's consent part, registered in `GdprConfig.ready`). Details: docs/import.md, "Admin".
+Shared by every app's admin: `compact_time`, `short_text`, `CompactTimesMixin` (lists that fit
+1366 px with the menu open), `ReadOnlyMixin`; the audit trail's list (`shop.audit`, LogEntry);
+users and groups with their permissions named in the active language.
 """
 
 from __future__ import annotations
