@@ -1,8 +1,9 @@
 """The outbox in Django admin: what Clerk must still be told, and every try.
 
 * Clerk deletions: a read-only list with filters and each row's delivery attempts; failed (or
-  pending) deliveries can be retried now, with the "change Clerk deletion" permission. The
-  email of a forget is never shown.
+  pending) deliveries can be retried now, with the "change Clerk deletion" permission (each
+  retry is in the audit trail, `shop.audit`). The email of a forget is never shown; a settled
+  row shows no next attempt.
 * `ReadOnlyAdmin`: a list and detail pages to look at, nothing to add, change or delete.
 """
 
@@ -12,16 +13,24 @@ from django.contrib import admin, messages
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from clerk.models import ClerkDeletion, DeliveryAttempt, Status
-from shop.admin import ReadOnlyMixin
+from clerk.delivery import MAX_REFUSALS
+from clerk.models import ClerkDeletion, DeliveryAttempt, Outcome, Status
+from shop.admin import ReadOnlyMixin, compact_time, short_text
+from shop.audit import audit_action, log_admin_action
+
+RETRY = audit_action("outbox_retry", _("Clerk deletions retried"))
 
 
 class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """A list and detail pages to look at; nothing to add, change or delete."""
+
+
+def next_attempt(row: ClerkDeletion):
+    """When a worker may try the row next; nothing once it is settled (delivered, failed, superseded)."""
+    return compact_time(row.next_attempt_at) if row.status == Status.PENDING else "–"
 
 
 # --- the outbox --------------------------------------------------------------------------------
@@ -29,9 +38,16 @@ class DeliveryAttemptInline(ReadOnlyMixin, admin.TabularInline):
     model = DeliveryAttempt
     extra = 0
     can_delete = False
-    fields = ["started_at", "finished_at", "outcome", "http_status", "error", "batch"]
+    fields = ["started_at", "finished_at", "outcome", "status_code", "error", "batch"]
     readonly_fields = fields
     ordering = ["-started_at", "-id"]
+
+    @admin.display(description=_("HTTP status"))
+    def status_code(self, obj):
+        if obj.http_status is not None:
+            return obj.http_status
+        # Only a 2xx reply with an explicit "ok" counts as delivered (`clerk.client`).
+        return "2xx" if obj.outcome == Outcome.OK else "–"
 
 
 class HasErrorFilter(admin.SimpleListFilter):
@@ -53,15 +69,13 @@ class HasErrorFilter(admin.SimpleListFilter):
 class ClerkDeletionAdmin(ReadOnlyAdmin):
     list_display = [
         "id",
-        "action",
-        "object_type",
-        "target",
+        "what",
         "reason",
         "status_badge",
         "attempts",
-        "created_at",
-        "next_attempt_at",
-        "delivered_at",
+        "queued",
+        "next_attempt",
+        "delivered",
         "short_error",
     ]
     list_filter = ["status", HasErrorFilter, "action", "object_type", "reason", "created_at"]
@@ -73,9 +87,9 @@ class ClerkDeletionAdmin(ReadOnlyAdmin):
         "reason",
         "status",
         "created_at",
-        "next_attempt_at",
+        "next_attempt",
         "attempts",
-        "refusals",
+        "refusal_count",
         "delivered_at",
         "last_error",
     ]
@@ -93,6 +107,31 @@ class ClerkDeletionAdmin(ReadOnlyAdmin):
             return obj.object_id
         return _("email (hidden)") if obj.email else _("email (delivered, removed)")
 
+    @admin.display(description=_("what"))
+    def what(self, obj):
+        if obj.object_id is None:
+            return f"{obj} – {self.target(obj)}"
+        return str(obj)
+
+    @admin.display(description=_("queued at"), ordering="created_at")
+    def queued(self, obj):
+        return compact_time(obj.created_at)
+
+    @admin.display(description=_("next attempt at"), ordering="next_attempt_at")
+    def next_attempt(self, obj):
+        return next_attempt(obj)
+
+    @admin.display(description=_("delivered at"), ordering="delivered_at")
+    def delivered(self, obj):
+        return compact_time(obj.delivered_at)
+
+    @admin.display(description=_("refusals since last retry"))
+    def refusal_count(self, obj):
+        return _("%(count)s (at %(max)s refusals in a row the row fails)") % {
+            "count": obj.refusals,
+            "max": MAX_REFUSALS,
+        }
+
     @admin.display(description=_("status"), ordering="status")
     def status_badge(self, obj):
         colour = {Status.FAILED: "#ba2121", Status.PENDING: "#a36a00"}.get(obj.status, "#417505")
@@ -100,13 +139,14 @@ class ClerkDeletionAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("last error"))
     def short_error(self, obj):
-        return Truncator(obj.last_error).chars(80)
+        return short_text(obj.last_error, 30)
 
     @admin.action(description=_("Retry now"), permissions=["retry"])
     def retry(self, request, queryset):
         count = queryset.filter(Q(status=Status.FAILED) | Q(status=Status.PENDING)).update(
             status=Status.PENDING, next_attempt_at=timezone.now(), refusals=0
         )
+        log_admin_action(request.user, RETRY, ClerkDeletion, people=count)
         self.message_user(
             request,
             ngettext(

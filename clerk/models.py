@@ -96,9 +96,10 @@ class ClerkDeletion(models.Model):
 
     def __str__(self) -> str:
         if self.action == Action.FORGET:
-            who = f"customer {self.object_id}" if self.object_id is not None else "email"
-            return f"forget {who}"
-        return f"delete {self.object_type} {self.object_id}"
+            if self.object_id is None:
+                return str(_("forget a person by email"))
+            return _("forget customer %(id)s") % {"id": self.object_id}
+        return _("delete %(type)s %(id)s") % {"type": self.get_object_type_display(), "id": self.object_id}
 
 
 class Outcome(models.TextChoices):
@@ -127,3 +128,6 @@ class DeliveryAttempt(models.Model):
         verbose_name = _("delivery attempt")
         verbose_name_plural = _("delivery attempts")
         ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return _("attempt %(number)s: %(outcome)s") % {"number": self.pk, "outcome": self.get_outcome_display()}

@@ -69,7 +69,8 @@ WSGI_APPLICATION = "clerkfeeds.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Project-wide overrides of Django admin templates (they win over the apps' own).
+        "DIRS": [BASE_DIR / "clerkfeeds" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

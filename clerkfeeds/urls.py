@@ -6,6 +6,11 @@ from django.urls import include, path
 from clerkfeeds import health
 from feeds.openapi import openapi_document
 
+# The admin is this service's own: its name in the header, and no "View site" (the shop is elsewhere).
+admin.site.site_header = "clerkfeeds"
+admin.site.site_title = "clerkfeeds"
+admin.site.site_url = None
+
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

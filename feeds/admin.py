@@ -7,11 +7,11 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext_lazy as _
 
 from feeds.models import ImportRun
-from shop.admin import ReadOnlyMixin
+from shop.admin import CompactTimesMixin, ReadOnlyMixin, short_text
 
 
 @admin.register(ImportRun)
-class ImportRunAdmin(ReadOnlyMixin, admin.ModelAdmin):  # a record of what happened
+class ImportRunAdmin(CompactTimesMixin, ReadOnlyMixin, admin.ModelAdmin):  # a record of what happened
     list_display = (
         "feed",
         "started_at",
@@ -23,13 +23,17 @@ class ImportRunAdmin(ReadOnlyMixin, admin.ModelAdmin):  # a record of what happe
         "wall_seconds",
         "limit",
         "fmt",
-        "client",
+        "short_client",
     )
     list_filter = ("outcome", "feed", "fmt")
     date_hierarchy = "started_at"
     search_fields = ("client",)
     readonly_fields = [f.name for f in ImportRun._meta.fields if f.editable]
     list_per_page = 50
+
+    @admin.display(description=_("client"), ordering="client")
+    def short_client(self, run: ImportRun):
+        return short_text(run.client, 10)
 
     @admin.display(description=_("objects"), ordering="object_count")
     def objects(self, run: ImportRun) -> str:

@@ -62,7 +62,7 @@ class ImportRun(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.feed} {self.started_at:%Y-%m-%d %H:%M} ({self.outcome})"
+        return f"{self.feed} {self.started_at:%Y-%m-%d %H:%M} ({self.get_outcome_display()})"
 
     @property
     def wall_time(self) -> dt.timedelta | None:

@@ -1,4 +1,7 @@
-"""The consent evidence as CSV, for an audit: one line per ledger record, oldest first per customer."""
+"""The consent evidence as CSV, for an audit: one line per ledger record, oldest first per customer.
+
+The header row is in the active language; the cells are the stored codes and UTC ISO 8601 times.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +9,23 @@ import csv
 from collections.abc import Iterable, Iterator
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy as _
 
 from gdpr.models import ConsentRecord
 
+# The header row, in the active language (the columns' order is the contract, not their names).
 HEADER = [
-    "customer_id",
-    "customer_name",
-    "customer_email",
-    "purpose",
-    "state",
-    "at",
-    "source",
-    "evidence",
-    "recorded_by",
-    "recorded_at",
-    "evidence_redacted_at",
+    _("customer id"),
+    _("customer name"),
+    _("customer email"),
+    _("purpose"),
+    _("state"),
+    _("at"),
+    _("source"),
+    _("evidence"),
+    _("recorded by"),
+    _("recorded at"),
+    _("evidence redacted at"),
 ]
 
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
@@ -39,7 +44,7 @@ def safe_cell(value: str) -> str:
 
 def consent_rows(records: QuerySet[ConsentRecord]) -> Iterator[list[str]]:
     """The header, then one row per record (UTC ISO 8601 times)."""
-    yield HEADER
+    yield [str(label) for label in HEADER]
     records = records.select_related("customer", "recorded_by").order_by("customer_id", "purpose", "at", "id")
     for r in records.iterator(chunk_size=2000):
         yield [

@@ -135,9 +135,14 @@ def _validate(change: ConsentChange, *, now: dt.datetime) -> None:
         raise ValidationError(_("Unknown consent purpose."), code="unknown_purpose")
     if change.source not in Source.values:
         raise ValidationError(_("Unknown consent source."), code="unknown_source")
-    if not isinstance(change.at, dt.datetime) or timezone.is_naive(change.at):
+    check_consent_time(change.at, now=now)
+
+
+def check_consent_time(at: dt.datetime, *, now: dt.datetime) -> None:
+    """A record's time must be aware and not in the future (a form checks it with its other fields)."""
+    if not isinstance(at, dt.datetime) or timezone.is_naive(at):
         raise ValidationError(_("The consent time must include a time zone."), code="naive_time")
-    if change.at > now + MAX_CLOCK_SKEW:
+    if at > now + MAX_CLOCK_SKEW:
         raise ValidationError(_("The consent time lies in the future."), code="future_time")
 
 

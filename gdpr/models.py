@@ -14,6 +14,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
 from clerk.models import ObjectType
@@ -133,7 +134,10 @@ class Erasure(models.Model):
         ordering = ["-at"]
 
     def __str__(self) -> str:
-        return f"erasure {self.pk} ({self.at:%Y-%m-%d})"
+        return _("erasure %(number)s (%(date)s)") % {
+            "number": self.pk,
+            "date": date_format(timezone.localtime(self.at), "SHORT_DATE_FORMAT"),
+        }
 
 
 class SweepMark(models.Model):
@@ -149,7 +153,12 @@ class SweepMark(models.Model):
         verbose_name_plural = _("sweep marks")
 
     def __str__(self) -> str:
-        return f"{self.name} at {self.swept_at:%Y-%m-%d %H:%M} ({self.purpose}, {self.recent_days} days)"
+        return _("%(name)s at %(at)s (%(purpose)s, %(days)s days)") % {
+            "name": self.name,
+            "at": date_format(timezone.localtime(self.swept_at), "SHORT_DATETIME_FORMAT"),
+            "purpose": self.purpose,
+            "days": self.recent_days,
+        }
 
 
 # --- what Clerk may hold -----------------------------------------------------------------------

@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import DataError, models
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from shop.clerk_objects import ATTRIBUTE_NAME_RE
@@ -137,7 +138,8 @@ class FeedObject(models.Model):
         abstract = True
 
     def __str__(self) -> str:
-        return f"{type(self).__name__} {self.pk}"
+        # "Order 10046", "Ordine 10046": the model's name in the active language, then the id.
+        return f"{capfirst(self._meta.verbose_name)} {self.pk}"
 
 
 class EmailKeyed(models.Model):
@@ -235,6 +237,12 @@ class ProductCategory(models.Model):
         verbose_name_plural = _("product categories")
         constraints = [models.UniqueConstraint(fields=["product", "category"], name="unique_product_category")]
 
+    def __str__(self) -> str:
+        return _("product %(product)s in category %(category)s") % {
+            "product": self.product_id,
+            "category": self.category_id,
+        }
+
 
 class Page(FeedObject, Translatable):
     type = models.CharField(_("type"), max_length=50, help_text=_("e.g. cms, blog, landing"))
@@ -324,7 +332,7 @@ class CustomerEmail(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{type(self).__name__} {self.pk}"
+        return _("email %(number)s of customer %(customer)s") % {"number": self.pk, "customer": self.customer_id}
 
 
 def record_emails(pairs: list[tuple[int, str]], *, at=None) -> None:
@@ -381,3 +389,6 @@ class OrderLine(models.Model):
         verbose_name = _("order line")
         verbose_name_plural = _("order lines")
         ordering = ["order_id", "id"]
+
+    def __str__(self) -> str:
+        return _("%(quantity)s × product %(product)s") % {"quantity": self.quantity, "product": self.product_id}

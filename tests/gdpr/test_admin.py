@@ -200,11 +200,13 @@ def test_csv_export_contains_the_evidence(admin, admin_user):
     response = action(admin, "export_consent_csv", [anna])
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     assert "attachment" in response["Content-Disposition"]
-    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    content = b"".join(response.streaming_content)
+    assert content.startswith(b"\xef\xbb\xbf")  # the UTF-8 byte-order mark Excel needs
+    rows = list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
     assert rows[0][:8] == [
-        "customer_id",
-        "customer_name",
-        "customer_email",
+        "customer id",
+        "customer name",
+        "customer email",
         "purpose",
         "state",
         "at",
