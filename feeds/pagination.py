@@ -27,7 +27,7 @@ from django.core.cache import cache
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from feeds import rank_index
+from feeds import listing, rank_index
 
 if TYPE_CHECKING:
     from feeds.base import Feed
@@ -299,6 +299,9 @@ class FeedPagination:
         params = self.params
         pk_name = feed.pk_name()
         cursors = Cursors(feed=feed.name, walk=params.walk(), client=self.client) if params.paged else None
+        if feed.personal and cutoff is None and params.limit is not None:
+            # Customers and orders: their pages are ranges of listed positions (`feeds.listing`).
+            return self._listed_page(queryset, feed, pk_name=pk_name, cursors=cursors)
         # Rows leave a catalogue feed only when deleted; with a cutoff, also as it moves with time.
         may_be_exact = feed.rows_leave_only_by_deletion and cutoff is None and self.deletions_since is not None
         self.start = self._locate(
@@ -330,6 +333,54 @@ class FeedPagination:
             if not self.deletions_since(feed_name, timezone.now() - LONGEST_WALK):
                 return exact
         return _seek(queryset, pk_name=pk_name, position=offset - 1 - cold_seek_margin(offset), via="seek")
+
+    def _listed_page(
+        self, queryset: QuerySet, feed: Feed, *, pk_name: str, cursors: Cursors | None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The page of a personal feed: after the walk's cursor, else after the key at position
+        offset - 1 of the feed's listing, the live rows up to its `limit`-th listed row."""
+        offset = self.params.offset
+        if offset == 0:
+            self.start = Start(after=None, past_end=False, via="first")
+        elif cursors is not None and (after := cursors.get(offset)) is not None:
+            self.start = Start(after=after, past_end=False, via="cursor")
+        else:
+            self.start = _listed_seek(queryset, feed.name, pk_name=pk_name, position=offset - 1)
+        if self.start.past_end:
+            return self._walked(iter(()), pk_name=pk_name, cursors=cursors)
+        return self._listed_batches(queryset, feed, pk_name=pk_name, cursors=cursors, after=self.start.after)
+
+    def _listed_batches(
+        self, queryset: QuerySet, feed: Feed, *, pk_name: str, cursors: Cursors | None, after: Any | None
+    ) -> Iterator[list[dict[str, Any]]]:
+        limit = self.params.limit or BATCH_SIZE  # always given: only paged walks come here
+        served, end = 0, None
+        while True:
+            members = listing.members_after(feed.name, after, limit)
+            upper = members[-1] if len(members) == limit else None
+            known = set(members)
+            for batch in keyset_batches(
+                queryset, pk_name=pk_name, columns=feed.read_columns(), after=after, limit=limit, upto=upper
+            ):
+                unlisted = [row[pk_name] for row in batch if row[pk_name] not in known]
+                if unlisted:
+                    # Served rows hold a position before their bytes exist (see docs/feeds.md).
+                    listing.add(feed.name, unlisted)
+                served += len(batch)
+                end = batch[-1][pk_name]
+                yield batch
+            if served or upper is None:
+                break
+            after = upper  # every listed row of the range has left the feed: the next range
+        if cursors is None:
+            return
+        offset = self.params.offset
+        if end is None:
+            cursors.walk_ended(offset)
+            return
+        if upper is not None and served < limit:
+            end = upper  # the range's unserved rows have left the feed
+        cursors.advance(served=offset, next_offset=offset + limit, last_pk=end)
 
     def _walked(
         self, batches: Iterator[list[dict[str, Any]]], *, pk_name: str, cursors: Cursors | None
@@ -364,6 +415,17 @@ def _seek(queryset: QuerySet, *, pk_name: str, position: int, via: str) -> Start
     return Start(after=before[0], past_end=False, via=via)
 
 
+def _listed_seek(queryset: QuerySet, feed_name: str, *, pk_name: str, position: int) -> Start:
+    """Start after the row at `position` (0-based) of a personal feed's positions: its listing,
+    then the live rows above the listing's highest id."""
+    key = listing.key_at(feed_name, position)
+    if key is not None:
+        return Start(after=key, past_end=False, via="listed seek")
+    count, highest = listing.positions(feed_name)
+    beyond = queryset if highest is None else queryset.filter(**{f"{pk_name}__gt": highest})
+    return _seek(beyond, pk_name=pk_name, position=position - count, via="listed seek")
+
+
 def keyset_batches(
     queryset: QuerySet,
     *,
@@ -372,14 +434,18 @@ def keyset_batches(
     after: Any | None,
     limit: int | None,
     batch_size: int | None = None,
+    upto: Any | None = None,
 ) -> Iterator[list[dict[str, Any]]]:
-    """Rows of `queryset` after primary key `after`, in key order, as `values()` batches.
+    """Rows of `queryset` after primary key `after` (and at most `upto`, when given), in key
+    order, as `values()` batches.
 
     At most `limit` rows in all (None: to the end). Each batch is one query,
     `WHERE pk > last ORDER BY pk LIMIT n`; no batch is ever empty.
     """
     batch_size = batch_size or BATCH_SIZE
     remaining = limit
+    if upto is not None:
+        queryset = queryset.filter(**{f"{pk_name}__lte": upto})
     while remaining is None or remaining > 0:
         size = batch_size if remaining is None else min(batch_size, remaining)
         rows = queryset if after is None else queryset.filter(**{f"{pk_name}__gt": after})

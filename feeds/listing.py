@@ -1,0 +1,118 @@
+"""Positions in the personal feeds (customers, orders): the `FeedListing` rows, one home.
+
+    members_after(feed, after, size)   the listed ids after `after`, ascending: a page's bounds
+    key_at(feed, position)             the id at a 0-based position (listed or not), or None
+    positions(feed)                    (how many positions, the highest id holding one)
+    add(feed, ids)                     list `ids` (again); one statement, idempotent
+    refresh(feed, eligible_ids)        list who is eligible, unlist who is not, drop old rows
+
+A row holds its position from the moment it is listed until `LONGEST_WALK` after it was
+unlisted, so positions only grow during a walk; `feeds.pagination` serves each page's listed
+range through the feed's live query. See docs/feeds.md ("Exact cold pages of personal feeds").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+import orjson
+from django.db import connections, router, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from feeds.models import FeedListing
+
+_ADD_BATCH = 10_000  # ids per statement in `refresh`
+
+
+def _alias() -> str:
+    return router.db_for_write(FeedListing)
+
+
+def members_after(feed: str, after: int | None, size: int) -> list[int]:
+    """Up to `size` listed ids of `feed` above `after` (None: from the first), ascending."""
+    rows = FeedListing.objects.using(_alias()).filter(feed=feed, listed=True)
+    if after is not None:
+        rows = rows.filter(object_id__gt=after)
+    return list(rows.order_by("object_id").values_list("object_id", flat=True)[:size])
+
+
+def key_at(feed: str, position: int) -> int | None:
+    """The id at 0-based `position` of `feed`'s positions (listed or not), or None past them.
+
+    An index-only scan of the positions before it (`feedlisting_row`)."""
+    if position < 0:
+        raise ValueError("position must be 0 or more")
+    rows = FeedListing.objects.using(_alias()).filter(feed=feed).order_by("object_id")
+    found = list(rows.values_list("object_id", flat=True)[position : position + 1])
+    return found[0] if found else None
+
+
+def positions(feed: str) -> tuple[int, int | None]:
+    """How many positions `feed` has, and the highest id holding one (None: none)."""
+    connection = connections[_alias()]
+    table = connection.ops.quote_name(FeedListing._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*), max(object_id) FROM {table} WHERE feed = %s", [feed])
+        count, highest = cursor.fetchone()
+    return count, highest
+
+
+def add(feed: str, ids: Iterable[int]) -> None:
+    """List `ids` of `feed`: new rows take a position, unlisted ones are listed again (their
+    position kept). One statement; committed on return in autocommit. Raises on failure."""
+    ids = sorted(set(ids))
+    if not ids:
+        return
+    connection = connections[_alias()]
+    table = connection.ops.quote_name(FeedListing._meta.db_table)
+    upsert = f"ON CONFLICT (feed, object_id) DO UPDATE SET listed = true, left_at = NULL WHERE NOT {table}.listed"
+    if connection.vendor == "postgresql":
+        sql = (
+            f"INSERT INTO {table} (feed, object_id, listed) SELECT %s, u.id, true "
+            f"FROM unnest(%s::bigint[]) AS u(id) ORDER BY u.id {upsert}"
+        )
+        params: list = [feed, ids]
+    elif connection.vendor == "sqlite":
+        sql = (
+            f"INSERT INTO {table} (feed, object_id, listed) SELECT %s, value, 1 FROM json_each(%s) WHERE true {upsert}"
+        )
+        params = [feed, orjson.dumps(ids).decode()]
+    else:  # any other database: Django's portable form
+        with transaction.atomic(using=connection.alias):
+            rows = FeedListing.objects.using(connection.alias).filter(feed=feed)
+            rows.filter(object_id__in=ids, listed=False).update(listed=True, left_at=None)
+            known = set(rows.filter(object_id__in=ids).values_list("object_id", flat=True))
+            FeedListing.objects.using(connection.alias).bulk_create(
+                [FeedListing(feed=feed, object_id=pk) for pk in ids if pk not in known]
+            )
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def refresh(
+    feed: str, eligible_ids: QuerySet, *, now: dt.datetime | None = None, keep: dt.timedelta | None = None
+) -> dict[str, int]:
+    """Bring `feed`'s listing in line with `eligible_ids` (a `values_list(pk, flat=True)` of
+    the feed's rows now): list every eligible id, unlist every listed id that is not, and remove
+    the rows unlisted more than `keep` (default `LONGEST_WALK`) ago. Returns the counts.
+
+    Only an accelerator: a row the pages meet unlisted is listed on the way (`add`)."""
+    from feeds.pagination import LONGEST_WALK
+
+    now = now or timezone.now()
+    keep = LONGEST_WALK if keep is None else keep
+    alias = _alias()
+    rows = FeedListing.objects.using(alias).filter(feed=feed)
+    eligible = set(eligible_ids)
+    listed = set(rows.filter(listed=True).values_list("object_id", flat=True))
+    new = sorted(eligible - listed)
+    for start in range(0, len(new), _ADD_BATCH):
+        add(feed, new[start : start + _ADD_BATCH])
+    gone = sorted(listed - eligible)
+    for start in range(0, len(gone), _ADD_BATCH):
+        rows.filter(object_id__in=gone[start : start + _ADD_BATCH], listed=True).update(listed=False, left_at=now)
+    removed, _ = rows.filter(listed=False, left_at__lt=now - keep).delete()
+    return {"listed": len(new), "unlisted": len(gone), "removed": removed}
