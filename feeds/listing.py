@@ -38,12 +38,64 @@ def members_after(feed: str, after: int | None, size: int) -> list[int]:
     return list(rows.order_by("object_id").values_list("object_id", flat=True)[:size])
 
 
+# The counting triggers of migration 0004 (all must be enabled for a counted seek).
+TRIGGERS = ("feeds_listing_insert", "feeds_listing_delete", "feeds_listing_truncate")
+SHIFT = 12  # as in feeds.rank_index and the migration
+
+_SEEK = f"""
+WITH armed AS (
+    SELECT count(*) = {len(TRIGGERS)} AS ok FROM pg_trigger
+    WHERE tgrelid = %(table)s::regclass AND tgname = ANY (%(triggers)s) AND tgenabled <> 'D'
+), totals AS (
+    SELECT bucket, row_count, sum(row_count) OVER (ORDER BY bucket) AS upto
+    FROM feeds_rankbucket WHERE table_name = %(counted)s AND (SELECT ok FROM armed)
+), hit AS (
+    SELECT bucket, %(position)s::bigint - (upto - row_count) AS within
+    FROM totals WHERE upto > %(position)s::bigint ORDER BY bucket LIMIT 1
+)
+SELECT armed.ok, hit.bucket, found.object_id
+FROM armed
+LEFT JOIN hit ON true
+LEFT JOIN LATERAL (
+    SELECT object_id FROM {{table}}
+    WHERE feed = %(feed)s AND object_id BETWEEN hit.bucket << {SHIFT} AND (hit.bucket << {SHIFT}) | {2**SHIFT - 1}
+    ORDER BY object_id OFFSET hit.within LIMIT 1
+) AS found ON true
+"""
+
+
+def _counted_key_at(feed: str, position: int) -> tuple[bool, int | None]:
+    """(answered, key) from the bucket counts on PostgreSQL, as `feeds.rank_index` does."""
+    connection = connections[_alias()]
+    if connection.vendor != "postgresql":
+        return False, None
+    table = FeedListing._meta.db_table
+    sql = _SEEK.replace("{table}", connection.ops.quote_name(table))
+    params = {
+        "table": table,
+        "triggers": list(TRIGGERS),
+        "counted": f"{table}:{feed}",
+        "feed": feed,
+        "position": min(position, 2**63 - 1),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        armed, bucket, key = cursor.fetchone()
+    if not armed or (bucket is not None and key is None):  # disabled, or counts that drifted
+        return False, None
+    return True, key
+
+
 def key_at(feed: str, position: int) -> int | None:
     """The id at 0-based `position` of `feed`'s positions (listed or not), or None past them.
 
-    An index-only scan of the positions before it (`feedlisting_row`)."""
+    On PostgreSQL one statement over the per-bucket counts (migration 0004) and one bucket's
+    ids; elsewhere an index-only scan of the positions before it (`feedlisting_row`)."""
     if position < 0:
         raise ValueError("position must be 0 or more")
+    answered, key = _counted_key_at(feed, position)
+    if answered:
+        return key
     rows = FeedListing.objects.using(_alias()).filter(feed=feed).order_by("object_id")
     found = list(rows.values_list("object_id", flat=True)[position : position + 1])
     return found[0] if found else None
@@ -52,8 +104,20 @@ def key_at(feed: str, position: int) -> int | None:
 def positions(feed: str) -> tuple[int, int | None]:
     """How many positions `feed` has, and the highest id holding one (None: none)."""
     connection = connections[_alias()]
-    table = connection.ops.quote_name(FeedListing._meta.db_table)
+    name = FeedListing._meta.db_table
+    table = connection.ops.quote_name(name)
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # The counts while their triggers are enabled (else NULL: count the rows).
+            cursor.execute(
+                "SELECT (SELECT sum(row_count) FROM feeds_rankbucket WHERE table_name = %s AND "
+                "(SELECT count(*) FROM pg_trigger WHERE tgrelid = %s::regclass AND tgname = ANY (%s) "
+                f"AND tgenabled <> 'D') = {len(TRIGGERS)}), (SELECT max(object_id) FROM {table} WHERE feed = %s)",
+                [f"{name}:{feed}", name, list(TRIGGERS), feed],
+            )
+            count, highest = cursor.fetchone()
+            if count is not None or highest is None:
+                return int(count or 0), highest
         cursor.execute(f"SELECT count(*), max(object_id) FROM {table} WHERE feed = %s", [feed])
         count, highest = cursor.fetchone()
     return count, highest
@@ -116,3 +180,16 @@ def refresh(
         rows.filter(object_id__in=gone[start : start + _ADD_BATCH], listed=True).update(listed=False, left_at=now)
     removed, _ = rows.filter(listed=False, left_at__lt=now - keep).delete()
     return {"listed": len(new), "unlisted": len(gone), "removed": removed}
+
+
+def refresh_all(*, now: dt.datetime | None = None) -> dict[str, dict[str, int]]:
+    """`refresh` every personal feed from its live query now (the reconciliation runs it)."""
+    from feeds.registry import FEEDS
+
+    now = now or timezone.now()
+    report = {}
+    for name, cls in FEEDS.items():
+        if cls.personal:
+            rows = cls(now=now).selection().values_list(cls.pk_name(), flat=True)
+            report[name] = refresh(name, rows, now=now)
+    return report

@@ -286,3 +286,29 @@ def eventful_walk(plan):
     assert lived_through <= set(served), "a row that was in the feed for the whole walk was skipped"
     if not changed:
         assert served == sorted(plan["initial"]), "a walk over unchanged data is exact, cold pages included"
+
+
+# --- the counts (PostgreSQL) --------------------------------------------------------------------
+def test_positions_are_counted_per_bucket_on_postgresql_and_seek_alike_without_the_counts():
+    if connection.vendor != "postgresql":
+        pytest.skip("the counting triggers are PostgreSQL-only")
+    ids = [3, 4_000, 4_096, 4_097, 9_000, 20_000, 20_001]
+    listing.add("customers", ids)
+    listing.add("orders", [1, 2])
+    FeedListing.objects.filter(feed="customers", object_id=4_096).update(listed=False)  # keeps its position
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT bucket, row_count FROM feeds_rankbucket WHERE table_name = 'feeds_feedlisting:customers' "
+            "ORDER BY bucket"
+        )
+        assert cursor.fetchall() == [(0, 2), (1, 2), (2, 1), (4, 2)]
+    counted = [listing.key_at("customers", p) for p in range(9)]
+    assert counted == [*ids, None, None]
+    assert listing.positions("customers") == (7, 20_001)
+    FeedListing.objects.filter(feed="customers", object_id__in=[4_000, 9_000]).delete()
+    assert [listing.key_at("customers", p) for p in range(5)] == [3, 4_096, 4_097, 20_000, 20_001]
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE feeds_feedlisting DISABLE TRIGGER feeds_listing_delete")
+    assert listing._counted_key_at("customers", 0) == (False, None)  # unarmed: the plain seek
+    assert [listing.key_at("customers", p) for p in range(6)] == [3, 4_096, 4_097, 20_000, 20_001, None]
+    assert listing.positions("customers") == (5, 20_001)
