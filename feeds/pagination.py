@@ -170,16 +170,22 @@ class Cursors:
 
     def __init__(self, *, feed: str, walk: dict[str, Any], client: str):
         base = "\x1f".join([feed, *(f"{name}={walk[name]}" for name in sorted(walk)), f"client={client}"])
-        self.key = _CURSOR_PREFIX + hashlib.sha256(base.encode()).hexdigest()
+        digest = hashlib.sha256(base.encode()).hexdigest()
+        self.key = _CURSOR_PREFIX + digest
+        self._redis = _RedisCursors.of_cache()
+        # On Redis: one hash per identity, field = offset, written by one atomic script.
+        self.hash_key = cache.make_key(f"{_CURSOR_PREFIX}h:{digest}") if self._redis else None
 
     def get(self, offset: int) -> Any | None:
         """The lowest last key pending for `offset` (cache and this process), or None."""
         try:
-            state = cache.get(self.key)
+            if self._redis is not None:
+                record = self._redis.get(self.hash_key, offset, time.time())
+            else:
+                record = _pending(cache.get(self.key), time.time()).get(offset)
         except Exception:  # the cache is an accelerator, never a dependency
             logger.warning("pagination cursor cache unavailable", exc_info=True)
-            state = None
-        record = _pending(state, time.time()).get(offset)
+            record = None
         return _lowest(record.last_pk if record else None, _unsaved.get((self.key, offset)))
 
     def advance(self, *, served: int, next_offset: int, last_pk: Any) -> None:
@@ -196,7 +202,10 @@ class Cursors:
             # walks then seek early), keep ours here.
             _unsaved.lower((self.key, next_offset), last_pk)
             try:
-                cache.delete(self.key)
+                if self._redis is not None:
+                    self._redis.client.delete(self.hash_key)
+                else:
+                    cache.delete(self.key)
             except Exception:
                 logger.warning("stale pagination cursor not removed", exc_info=True)
 
@@ -208,6 +217,12 @@ class Cursors:
             logger.warning("pagination cursor not released", exc_info=True)
 
     def _update(self, *, release: int, add: tuple[int, Any] | None) -> None:
+        if self._redis is not None:
+            if add is not None:
+                offset, last_pk = add
+                add = (offset, _lowest(last_pk, _unsaved.get((self.key, offset))))
+            self._redis.update(self.hash_key, release=release, add=add, now=time.time())
+            return
         lock = f"{self.key}:lock"
         if not _acquire(lock):
             raise _LockNotObtained(self.key)
@@ -235,6 +250,91 @@ class Cursors:
                 cache.delete(lock)
             except Exception:  # it expires by itself
                 logger.warning("pagination cursor lock not released", exc_info=True)
+
+
+# Release one wait at ARGV[1]; add one at ARGV[2] (unless "") with key ARGV[3], merged by minimum;
+# drop expired records; the hash expires CURSOR_TTL_SECONDS after its last write. A record is
+# "last_pk|waiting|expires"; keys are compared as decimal integers (never as Lua floats).
+_UPDATE_SCRIPT = """
+local now, ttl = tonumber(ARGV[4]), tonumber(ARGV[5])
+local function less(a, b)
+  local na, nb = a:sub(1, 1) == '-', b:sub(1, 1) == '-'
+  if na ~= nb then return na end
+  if na then a, b = b:sub(2), a:sub(2) end
+  if #a ~= #b then return #a < #b end
+  return a < b
+end
+local records = {}
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local pk, waiting, expires = string.match(all[i + 1], '^(-?%d+)|(%d+)|([%d.]+)$')
+  if pk and tonumber(expires) > now then
+    records[all[i]] = {pk, tonumber(waiting), expires}
+  else
+    redis.call('HDEL', KEYS[1], all[i])
+  end
+end
+local released = records[ARGV[1]]
+if released then
+  if released[2] > 1 then
+    redis.call('HSET', KEYS[1], ARGV[1], released[1] .. '|' .. (released[2] - 1) .. '|' .. released[3])
+  else
+    redis.call('HDEL', KEYS[1], ARGV[1])
+  end
+end
+if ARGV[2] ~= '' then
+  local lowest, waiting, record = ARGV[3], 1, records[ARGV[2]]
+  if record and ARGV[2] ~= ARGV[1] then
+    if less(record[1], lowest) then lowest = record[1] end
+    waiting = record[2] + 1
+  end
+  redis.call('HSET', KEYS[1], ARGV[2], lowest .. '|' .. waiting .. '|' .. string.format('%.3f', now + ttl))
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('EXPIRE', KEYS[1], ttl) end
+return 1
+"""
+
+
+class _RedisCursors:
+    """The cursors on Django's Redis cache: one read (HGET) per page and one atomic script per
+    write, through one client per process (`of_cache()`); None for any other cache."""
+
+    _by_backend: dict[int, _RedisCursors] = {}
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.script = client.register_script(_UPDATE_SCRIPT)
+
+    @classmethod
+    def of_cache(cls) -> _RedisCursors | None:
+        from django.core.cache.backends.redis import RedisCache
+
+        backend = cache._connections[cache._alias] if hasattr(cache, "_connections") else cache
+        if not isinstance(backend, RedisCache):
+            return None
+        found = cls._by_backend.get(id(backend))
+        if found is None or found.backend is not backend:
+            found = cls(backend._cache.get_client(write=True))
+            found.backend = backend
+            cls._by_backend = {id(backend): found}
+        return found
+
+    def get(self, key: str, offset: int, now: float) -> CursorRecord | None:
+        stored = self.client.hget(key, str(offset))
+        if stored is None:
+            return None
+        parts = stored.decode().split("|") if isinstance(stored, bytes) else str(stored).split("|")
+        try:
+            record = CursorRecord(int(parts[0]), int(parts[1]), float(parts[2]))
+        except (ValueError, IndexError):
+            return None  # a record it cannot read is a miss
+        return record if record.expires > now else None
+
+    def update(self, key: str, *, release: int, add: tuple[int, Any] | None, now: float) -> None:
+        offset, last_pk = add if add is not None else ("", "")
+        if add is not None and not _is_int(last_pk):
+            raise TypeError("cursors on Redis hold integer keys")
+        self.script(keys=[key], args=[str(release), str(offset), str(last_pk), f"{now:.3f}", CURSOR_TTL_SECONDS])
 
 
 def _acquire(lock: str) -> bool:
