@@ -299,7 +299,9 @@ class _RedisCursors:
     """The cursors on Django's Redis cache: one read (HGET) per page and one atomic script per
     write, through one client per process (`of_cache()`); None for any other cache."""
 
-    _by_backend: dict[int, _RedisCursors] = {}
+    # One per Redis location and options: shared by the threads of the process (redis-py's
+    # clients are thread-safe), whatever cache objects Django builds per thread.
+    _by_location: dict[str, _RedisCursors] = {}
 
     def __init__(self, client: Any) -> None:
         self.client = client
@@ -312,11 +314,10 @@ class _RedisCursors:
         backend = cache._connections[cache._alias] if hasattr(cache, "_connections") else cache
         if not isinstance(backend, RedisCache):
             return None
-        found = cls._by_backend.get(id(backend))
-        if found is None or found.backend is not backend:
-            found = cls(backend._cache.get_client(write=True))
-            found.backend = backend
-            cls._by_backend = {id(backend): found}
+        location = repr((backend._servers, sorted(backend._options.items())))
+        found = cls._by_location.get(location)
+        if found is None:
+            found = cls._by_location.setdefault(location, cls(backend._cache.get_client(write=True)))
         return found
 
     def get(self, key: str, offset: int, now: float) -> CursorRecord | None:
@@ -544,12 +545,17 @@ def keyset_batches(
     """
     batch_size = batch_size or BATCH_SIZE
     remaining = limit
-    if upto is not None:
-        queryset = queryset.filter(**{f"{pk_name}__lte": upto})
     while remaining is None or remaining > 0:
         size = batch_size if remaining is None else min(batch_size, remaining)
         rows = queryset if after is None else queryset.filter(**{f"{pk_name}__gt": after})
         batch = list(rows.order_by(pk_name).values(*columns)[:size])
+        if upto is not None and batch and batch[-1][pk_name] > upto:
+            # Cut here rather than in SQL: an upper bound on the key lets PostgreSQL plan a
+            # policy-filtered page as a bitmap scan of the whole window (10× slower).
+            batch = [row for row in batch if row[pk_name] <= upto]
+            if batch:
+                yield batch
+            return
         if not batch:
             return
         yield batch
