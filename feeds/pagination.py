@@ -1,13 +1,12 @@
 """One page of a feed, read by key: `FeedPagination`, shaped like DRF's `BasePagination`.
 
 `FeedPagination(params, client=…, deletions_since=…).paginate_queryset(queryset, feed, cutoff=…)`
-locates the page at `params.offset` (after the walk's cursor; else by cold seek, exact when no
-row can have left the feed during the walk, else `cold_seek_margin(offset)` rows early) and
-returns its rows as `values()` batches in key order; once they are exhausted, the walk's cursor
-waits for its next page. Pages may overlap, never skip a row that stayed in the feed, with the
-exceptions and proofs in docs/feeds.md ("Pagination design"). `Cursors` keeps an identity's
-pending cursors in Django's cache (a record it cannot read is a miss); `keyset_batches()` reads
-any queryset in key order in constant memory.
+locates the page at `params.offset` after the walk's cursor, else by cold seek: for customers
+and orders at the position kept in `feeds.listing` (exact), for a catalogue exact when no row
+can have left it during the walk, else `cold_seek_margin(offset)` rows early (a recent deletion,
+`modified_after`). Pages may overlap, never skip a row that stayed in the feed (docs/feeds.md,
+"Pagination design"). `Cursors` keeps an identity's pending cursors in Django's cache (on Redis:
+one hash, one atomic script per write); `keyset_batches()` reads in key order in constant memory.
 """
 
 from __future__ import annotations
