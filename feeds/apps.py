@@ -19,6 +19,11 @@ class FeedsConfig(AppConfig):
         signals.page_served.connect(walks.record_page, dispatch_uid="feeds.walks.record_page")
         health_checks.register()  # the feeds' part of manage.py clerk_check
         _refresh_listings_after_reconciliation()
+        # Consent changes and imports move the personal feeds' positions with them.
+        from feeds import listing
+        from gdpr.membership import feed_membership_changed
+
+        feed_membership_changed.connect(listing.follow_membership, dispatch_uid="feeds.listing.follow_membership")
 
 
 class _ListingReport:

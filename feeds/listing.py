@@ -4,6 +4,7 @@
     key_at(feed, position)             the id at a 0-based position (listed or not), or None
     positions(feed)                    (how many positions, the highest id holding one)
     add(feed, ids)                     list `ids` (again); one statement, idempotent
+    unlist(feed, ids)                  `ids` left the feed: they keep their positions
     refresh(feed, eligible_ids)        list who is eligible, unlist who is not, drop old rows
 
 A row holds its position from the moment it is listed until `LONGEST_WALK` after it was
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import Any
 
 import orjson
 from django.db import connections, router, transaction
@@ -154,6 +156,24 @@ def add(feed: str, ids: Iterable[int]) -> None:
         return
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+
+
+def unlist(feed: str, ids: Iterable[int], *, now: dt.datetime | None = None) -> None:
+    """`ids` left `feed`: they bound no page from now on and keep their positions until
+    `refresh` removes them, `LONGEST_WALK` later. Ids not listed are left alone."""
+    ids = sorted(set(ids))
+    now = now or timezone.now()
+    rows = FeedListing.objects.using(_alias()).filter(feed=feed, listed=True)
+    for start in range(0, len(ids), _ADD_BATCH):
+        rows.filter(object_id__in=ids[start : start + _ADD_BATCH]).update(listed=False, left_at=now)
+
+
+def follow_membership(*, exits: Any, entries: Any, now: dt.datetime, **kwargs: Any) -> None:
+    """Receiver of `gdpr.membership.feed_membership_changed`: list what entered the personal
+    feeds and unlist what left them, in the write's transaction."""
+    for feed in ("customers", "orders"):
+        unlist(feed, getattr(exits, feed), now=now)
+        add(feed, getattr(entries, feed))
 
 
 def refresh(

@@ -312,3 +312,48 @@ def test_positions_are_counted_per_bucket_on_postgresql_and_seek_alike_without_t
     assert listing._counted_key_at("customers", 0) == (False, None)  # unarmed: the plain seek
     assert [listing.key_at("customers", p) for p in range(6)] == [3, 4_096, 4_097, 20_000, 20_001, None]
     assert listing.positions("customers") == (5, 20_001)
+
+
+# --- consent changes move the positions in their own transaction ----------------------------------
+def ledger(pk, *, granted):
+    from gdpr.ledger import record_consent
+
+    record_consent(
+        customer=pk,
+        purpose=Purpose.THIRD_PARTY_SHARING,
+        granted=granted,
+        at=timezone.now(),
+        source="admin",
+        evidence="test",
+    )
+
+
+def test_a_withdrawal_unlists_and_a_grant_lists_in_the_same_transaction():
+    make("customers", range(1, 6))
+    OrderFactory(id=50, customer_id=3)
+    refresh("customers")
+    refresh("orders")
+    ledger(3, granted=False)
+    rows = dict(FeedListing.objects.filter(object_id__in=[3, 50]).values_list("object_id", "listed"))
+    assert rows == {3: False, 50: False}
+    ledger(3, granted=True)
+    rows = dict(FeedListing.objects.filter(object_id__in=[3, 50]).values_list("object_id", "listed"))
+    assert rows == {3: True, 50: True}
+
+
+def test_a_walk_advancing_by_rows_served_skips_nothing_while_customers_withdraw_ahead_of_it():
+    """Each withdrawal unlists a row the walk had not reached: it keeps its position (a walk
+    may have passed it), so the next cold page starts one row early: one duplicate each."""
+    make("customers", range(1, 41))
+    refresh("customers")
+    served, offset, withdrawn = [], 0, set()
+    while ids := page("customers", limit=5, offset=offset):
+        served += ids
+        offset += len(ids)
+        assert len(ids) == 5 or not page("customers", limit=5, offset=offset + 5), "full pages until the end"
+        if ids[-1] + 3 <= 40:
+            ledger(ids[-1] + 3, granted=False)
+            withdrawn.add(ids[-1] + 3)
+        cache.clear()  # every page is a cold page
+    assert sorted(set(served)) == sorted(set(range(1, 41)) - withdrawn), "none skipped, none withdrawn served"
+    assert len(served) - len(set(served)) <= len(withdrawn)
