@@ -295,11 +295,16 @@ def test_cold_seek_reads_only_primary_keys(shop):
     assert ("feeds_rankbucket" in seek) is (connection.vendor == "postgresql")
 
 
-def test_cold_seek_in_a_filtered_feed_counts_the_keys_whatever_the_database(shop):
+def test_cold_seek_in_a_personal_feed_reads_its_listing_not_the_shop_tables(shop):
+    b"".join(feed_chunks("customers", params=FeedParams(limit=100, offset=0), client="lists"))
     cache.clear()
     with CaptureQueriesContext(connection) as queries:
         b"".join(feed_chunks("customers", params=FeedParams(limit=3, offset=20)))
-    assert not any("feeds_rankbucket" in q["sql"].lower() for q in queries.captured_queries)
+    seek = queries.captured_queries[0]["sql"].lower()
+    assert "feeds_feedlisting" in seek and "shop_customer" not in seek
+    # On PostgreSQL the listing's own counts answer (`feeds_feedlisting:customers`), never a shop table's.
+    assert ("feeds_rankbucket" in seek) is (connection.vendor == "postgresql")
+    assert not any("'shop_customer'" in q["sql"].lower() for q in queries.captured_queries)
 
 
 # --- the property: exact walks whatever happens during them -----------------------------------
