@@ -357,3 +357,24 @@ def test_a_walk_advancing_by_rows_served_skips_nothing_while_customers_withdraw_
         cache.clear()  # every page is a cold page
     assert sorted(set(served)) == sorted(set(range(1, 41)) - withdrawn), "none skipped, none withdrawn served"
     assert len(served) - len(set(served)) <= len(withdrawn)
+
+
+def test_the_workers_reconciliation_also_refreshes_the_listings():
+    from clerk import hooks
+
+    make("customers", range(1, 4))
+    report = hooks.reconciliation()()
+    assert "listings: " in str(report) and "customers {'listed': 3" in str(report)
+    assert FeedListing.objects.filter(feed="customers", listed=True).count() == 3
+
+
+def test_the_feed_listing_command_refreshes_every_personal_feed():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    make("customers", range(1, 4))
+    out = StringIO()
+    call_command("feed_listing", stdout=out)
+    assert "customers: {'listed': 3, 'unlisted': 0, 'removed': 0}" in out.getvalue()
+    assert "orders: " in out.getvalue()
