@@ -6,9 +6,10 @@ Against the project under gunicorn (its gunicorn.conf.py, 2 workers) with Postgr
 clerkfeeds_load: 100,000 products, 20,000 customers, 200,000 orders, rebuilt by bench/seed_pg.py
 whenever an earlier run changed it) and Redis (db 8), with the fake Clerk on loopback:
 
-- walkers: --walkers processes (default 4), each with its own token, each repeating full walks
+- walkers: --walkers processes (default 6), each with its own token, each repeating full walks
   of one feed (products at limit 1000 and 500, orders at 1000, customers at 500) like Clerk's
-  importer: offsets 0, L, 2L, … until `[]`. Each walk takes a snapshot of the feed's ids (from
+  importer: offsets 0, L, 2L, … until `[]`; a fifth (orders) asks every 20th page twice and goes
+  on with the second answer, a sixth (customers) advances by the rows served. Each walk takes a snapshot of the feed's ids (from
   the feed declaration's own `rows()`) just before its first page and just after its last;
 - an import loop: `manage.py import_shop FILE --type products` of a batch of changed products
   (prices, names, categories of existing ids) and new ones (odd ids, in the middle of the id
@@ -62,7 +63,18 @@ from bench.harness import (
 
 DEFAULT_DB = seed_pg.DEFAULT_URLS["load"]
 DEFAULT_CACHE = "redis://127.0.0.1:6379/8"
-WALKER_FEEDS = [("products", 1000), ("orders", 1000), ("customers", 500), ("products", 500)]
+# (feed, limit, how it walks): "limit" advances by the limit; "retry" also asks every 20th page
+# a second time and goes on with the second answer (an importer retrying a page that timed
+# out); "served" advances by the number of rows served (the last page is partial).
+WALKER_FEEDS = [
+    ("products", 1000, "limit"),
+    ("orders", 1000, "limit"),
+    ("customers", 500, "limit"),
+    ("products", 500, "limit"),
+    ("orders", 1000, "retry"),
+    ("customers", 500, "served"),
+]
+RETRY_EVERY = 20
 
 
 # --- Django in child processes -----------------------------------------------------------------
@@ -97,6 +109,7 @@ def walker_main(
     out_path: str,
     control: bool = False,
     abort=None,
+    mode: str = "limit",
 ) -> None:
     """Repeat full walks of `feed` until `stop_at`; pickle every walk's record to `out_path`.
 
@@ -117,7 +130,7 @@ def walker_main(
             t0 = time.time()
             before = feed_ids(feed)
             walked: list[int] = []
-            offset, pages, complete, stopped = 0, 0, False, ""
+            offset, pages, complete, stopped, retries, retries_same = 0, 0, False, "", 0, 0
             max_pages = 2 * (len(before) // limit) + 20
             walk_deadline = time.time() + 600
             while pages < max_pages and time.time() < walk_deadline and not (abort and abort.is_set()):
@@ -141,17 +154,29 @@ def walker_main(
                 items = orjson.loads(r.body)
                 if control:
                     items = items["results"]
+                if mode == "retry" and pages % RETRY_EVERY == 0:
+                    again = client.get(path)
+                    requests.append((time.time(), again.seconds, again.status, label))
+                    if again.status != 200:
+                        stopped = f"HTTP {again.status} at offset {offset} (retry): {again.body[:200]!r}"
+                        break
+                    first, items = items, orjson.loads(again.body)
+                    retries += 1
+                    retries_same += [i["id"] for i in items] == [i["id"] for i in first]
                 if not items:
                     complete = True
                     break
                 walked.extend(item["id"] for item in items)
-                offset += limit
+                offset += len(items) if mode == "served" else limit
             after = feed_ids(feed)
             t1 = time.time()
             walks.append(
                 {
                     "walker": index,
                     "walk": n + 1,
+                    "mode": mode,
+                    "retries": retries,
+                    "retries_same": retries_same,
                     "control": control,
                     "feed": feed,
                     "limit": limit,
@@ -360,6 +385,9 @@ def judge(walk: dict, touched: set[int]) -> dict:
         "limit": walk["limit"],
         "walker": walk["walker"],
         "walk": walk["walk"],
+        "mode": walk.get("mode", "limit"),
+        "retries": walk.get("retries", 0),
+        "retries_same": walk.get("retries_same", 0),
         "repeated_count": len(repeated),
         "phantom_count": len(phantom),
         "seconds": round(walk["t1"] - walk["t0"], 2),
@@ -400,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Load test (see the module docstring).")
     parser.add_argument("--database-url", default=DEFAULT_DB)
     parser.add_argument("--cache-url", default=DEFAULT_CACHE)
-    parser.add_argument("--walkers", type=int, default=4)
+    parser.add_argument("--walkers", type=int, default=len(WALKER_FEEDS))
     parser.add_argument("--duration", type=float, default=120, help="seconds during which walks start")
     parser.add_argument("--max-walks", type=int, default=50, help="per walker")
     parser.add_argument("--import-batch", type=int, default=500, help="changed products per import")
@@ -498,7 +526,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             walker_outs = []
             for i in range(args.walkers):
-                feed, limit = WALKER_FEEDS[i % len(WALKER_FEEDS)]
+                feed, limit, mode = WALKER_FEEDS[i % len(WALKER_FEEDS)]
                 out_path = run_dir / f"walker-{i + 1}.pickle"
                 walker_outs.append(out_path)
                 children.append(
@@ -517,6 +545,7 @@ def main(argv: list[str] | None = None) -> int:
                             str(out_path),
                             False,
                             abort,
+                            mode,
                         ),
                     )
                 )
@@ -678,6 +707,20 @@ def report(r: dict) -> str:
         f"| walks with skipped / repeated / phantom rows; incomplete | {r['walks_with_skips']} / {r['walks_with_repeats']} / "
         f"{r['walks_with_phantoms']}; {r['walks_incomplete']} |",
         f"| first walk of each walker exact | {r['first_walks_exact']} |",
+        *(
+            f"| walks that {label} exact / walks | "
+            f"{sum(v['exact'] for v in r['verdicts'] if v['mode'] == mode)} / "
+            f"{sum(v['mode'] == mode for v in r['verdicts'])}"
+            + (
+                f"; retried pages with the same rows: {sum(v['retries_same'] for v in r['verdicts'] if v['mode'] == mode)}"
+                f" / {sum(v['retries'] for v in r['verdicts'] if v['mode'] == mode)}"
+                if mode == "retry"
+                else ""
+            )
+            + " |"
+            for mode, label in (("retry", f"retry 1 page in {RETRY_EVERY}"), ("served", "advance by rows served"))
+            if any(v["mode"] == mode for v in r.get("verdicts", []))
+        ),
         *(
             [
                 f"| negative control: walks of the naive peer's OFFSET paging that were inexact | "

@@ -18,3 +18,35 @@ class FeedsConfig(AppConfig):
 
         signals.page_served.connect(walks.record_page, dispatch_uid="feeds.walks.record_page")
         health_checks.register()  # the feeds' part of manage.py clerk_check
+        _refresh_listings_after_reconciliation()
+        # Consent changes and imports move the personal feeds' positions with them.
+        from feeds import listing
+        from gdpr.membership import feed_membership_changed
+
+        feed_membership_changed.connect(listing.follow_membership, dispatch_uid="feeds.listing.follow_membership")
+
+
+class _ListingReport:
+    def __init__(self, reconciled: object, listings: dict) -> None:
+        self.reconciled, self.listings = reconciled, listings
+
+    def __str__(self) -> str:
+        listed = ", ".join(f"{name} {counts}" for name, counts in self.listings.items())
+        return f"{self.reconciled}; listings: {listed}"
+
+
+def _refresh_listings_after_reconciliation() -> None:
+    """The worker's periodic pass (gdpr's sweep, registered before: gdpr is installed before
+    feeds) also brings the personal feeds' positions in line (`feeds.listing.refresh_all`)."""
+    from clerk import hooks
+    from feeds import listing
+
+    previous = hooks.reconciliation()
+    if previous is None or getattr(previous, "refreshes_listings", False):
+        return
+
+    def reconcile() -> _ListingReport:
+        return _ListingReport(previous(), listing.refresh_all())
+
+    reconcile.refreshes_listings = True  # type: ignore[attr-defined]
+    hooks.reconciles_with(reconcile)

@@ -96,3 +96,33 @@ class RankBucket(models.Model):
 
     def __str__(self) -> str:
         return f"{self.table_name} bucket {self.bucket}: {self.row_count}"
+
+
+class FeedListing(models.Model):
+    """A row of a personal feed (customers, orders) that holds a position in its walks (`feeds.listing`).
+
+    Positions are these rows in id order, listed or not: a cold page at offset O starts after the
+    row at position O - 1. `listed` rows bound the pages; a row the policy no longer admits is
+    unlisted (`left_at`) by `feeds.listing.refresh` and removed `LONGEST_WALK` later, so no walk
+    under way loses a position. The feed's live query still decides what is served.
+    """
+
+    feed = models.CharField(_("feed"), max_length=16)
+    object_id = models.BigIntegerField(_("object id"))
+    listed = models.BooleanField(_("listed"), default=True)
+    left_at = models.DateTimeField(_("left the feed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("feed listing")
+        verbose_name_plural = _("feed listings")
+        constraints = [
+            # The upsert's target, and the cold seek's index-only count of positions.
+            models.UniqueConstraint(fields=["feed", "object_id"], name="feedlisting_row"),
+        ]
+        indexes = [
+            # A page's bounds: the listed rows after a key.
+            models.Index(fields=["feed", "object_id"], condition=models.Q(listed=True), name="feedlisting_listed"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.feed} {self.object_id}"

@@ -1,13 +1,12 @@
 """One page of a feed, read by key: `FeedPagination`, shaped like DRF's `BasePagination`.
 
 `FeedPagination(params, client=…, deletions_since=…).paginate_queryset(queryset, feed, cutoff=…)`
-locates the page at `params.offset` (after the walk's cursor; else by cold seek, exact when no
-row can have left the feed during the walk, else `cold_seek_margin(offset)` rows early) and
-returns its rows as `values()` batches in key order; once they are exhausted, the walk's cursor
-waits for its next page. Pages may overlap, never skip a row that stayed in the feed, with the
-exceptions and proofs in docs/feeds.md ("Pagination design"). `Cursors` keeps an identity's
-pending cursors in Django's cache (a record it cannot read is a miss); `keyset_batches()` reads
-any queryset in key order in constant memory.
+locates the page at `params.offset` after the walk's cursor, else by cold seek: for customers
+and orders at the position kept in `feeds.listing` (exact), for a catalogue exact when no row
+can have left it during the walk, else `cold_seek_margin(offset)` rows early (a recent deletion,
+`modified_after`). Pages may overlap, never skip a row that stayed in the feed (docs/feeds.md,
+"Pagination design"). `Cursors` keeps an identity's pending cursors in Django's cache (on Redis:
+one hash, one atomic script per write); `keyset_batches()` reads in key order in constant memory.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ from django.core.cache import cache
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from feeds import rank_index
+from feeds import listing, rank_index
 
 if TYPE_CHECKING:
     from feeds.base import Feed
@@ -170,16 +169,22 @@ class Cursors:
 
     def __init__(self, *, feed: str, walk: dict[str, Any], client: str):
         base = "\x1f".join([feed, *(f"{name}={walk[name]}" for name in sorted(walk)), f"client={client}"])
-        self.key = _CURSOR_PREFIX + hashlib.sha256(base.encode()).hexdigest()
+        digest = hashlib.sha256(base.encode()).hexdigest()
+        self.key = _CURSOR_PREFIX + digest
+        self._redis = _RedisCursors.of_cache()
+        # On Redis: one hash per identity, field = offset, written by one atomic script.
+        self.hash_key = cache.make_key(f"{_CURSOR_PREFIX}h:{digest}") if self._redis else None
 
     def get(self, offset: int) -> Any | None:
         """The lowest last key pending for `offset` (cache and this process), or None."""
         try:
-            state = cache.get(self.key)
+            if self._redis is not None:
+                record = self._redis.get(self.hash_key, offset, time.time())
+            else:
+                record = _pending(cache.get(self.key), time.time()).get(offset)
         except Exception:  # the cache is an accelerator, never a dependency
             logger.warning("pagination cursor cache unavailable", exc_info=True)
-            state = None
-        record = _pending(state, time.time()).get(offset)
+            record = None
         return _lowest(record.last_pk if record else None, _unsaved.get((self.key, offset)))
 
     def advance(self, *, served: int, next_offset: int, last_pk: Any) -> None:
@@ -196,7 +201,10 @@ class Cursors:
             # walks then seek early), keep ours here.
             _unsaved.lower((self.key, next_offset), last_pk)
             try:
-                cache.delete(self.key)
+                if self._redis is not None:
+                    self._redis.client.delete(self.hash_key)
+                else:
+                    cache.delete(self.key)
             except Exception:
                 logger.warning("stale pagination cursor not removed", exc_info=True)
 
@@ -208,6 +216,12 @@ class Cursors:
             logger.warning("pagination cursor not released", exc_info=True)
 
     def _update(self, *, release: int, add: tuple[int, Any] | None) -> None:
+        if self._redis is not None:
+            if add is not None:
+                offset, last_pk = add
+                add = (offset, _lowest(last_pk, _unsaved.get((self.key, offset))))
+            self._redis.update(self.hash_key, release=release, add=add, now=time.time())
+            return
         lock = f"{self.key}:lock"
         if not _acquire(lock):
             raise _LockNotObtained(self.key)
@@ -235,6 +249,92 @@ class Cursors:
                 cache.delete(lock)
             except Exception:  # it expires by itself
                 logger.warning("pagination cursor lock not released", exc_info=True)
+
+
+# Release one wait at ARGV[1]; add one at ARGV[2] (unless "") with key ARGV[3], merged by minimum;
+# drop expired records; the hash expires CURSOR_TTL_SECONDS after its last write. A record is
+# "last_pk|waiting|expires"; keys are compared as decimal integers (never as Lua floats).
+_UPDATE_SCRIPT = """
+local now, ttl = tonumber(ARGV[4]), tonumber(ARGV[5])
+local function less(a, b)
+  local na, nb = a:sub(1, 1) == '-', b:sub(1, 1) == '-'
+  if na ~= nb then return na end
+  if na then a, b = b:sub(2), a:sub(2) end
+  if #a ~= #b then return #a < #b end
+  return a < b
+end
+local records = {}
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local pk, waiting, expires = string.match(all[i + 1], '^(-?%d+)|(%d+)|([%d.]+)$')
+  if pk and tonumber(expires) > now then
+    records[all[i]] = {pk, tonumber(waiting), expires}
+  else
+    redis.call('HDEL', KEYS[1], all[i])
+  end
+end
+local released = records[ARGV[1]]
+if released then
+  if released[2] > 1 then
+    redis.call('HSET', KEYS[1], ARGV[1], released[1] .. '|' .. (released[2] - 1) .. '|' .. released[3])
+  else
+    redis.call('HDEL', KEYS[1], ARGV[1])
+  end
+end
+if ARGV[2] ~= '' then
+  local lowest, waiting, record = ARGV[3], 1, records[ARGV[2]]
+  if record and ARGV[2] ~= ARGV[1] then
+    if less(record[1], lowest) then lowest = record[1] end
+    waiting = record[2] + 1
+  end
+  redis.call('HSET', KEYS[1], ARGV[2], lowest .. '|' .. waiting .. '|' .. string.format('%.3f', now + ttl))
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('EXPIRE', KEYS[1], ttl) end
+return 1
+"""
+
+
+class _RedisCursors:
+    """The cursors on Django's Redis cache: one read (HGET) per page and one atomic script per
+    write, through one client per process (`of_cache()`); None for any other cache."""
+
+    # One per Redis location and options: shared by the threads of the process (redis-py's
+    # clients are thread-safe), whatever cache objects Django builds per thread.
+    _by_location: dict[str, _RedisCursors] = {}
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.script = client.register_script(_UPDATE_SCRIPT)
+
+    @classmethod
+    def of_cache(cls) -> _RedisCursors | None:
+        from django.core.cache.backends.redis import RedisCache
+
+        backend = cache._connections[cache._alias] if hasattr(cache, "_connections") else cache
+        if not isinstance(backend, RedisCache):
+            return None
+        location = repr((backend._servers, sorted(backend._options.items())))
+        found = cls._by_location.get(location)
+        if found is None:
+            found = cls._by_location.setdefault(location, cls(backend._cache.get_client(write=True)))
+        return found
+
+    def get(self, key: str, offset: int, now: float) -> CursorRecord | None:
+        stored = self.client.hget(key, str(offset))
+        if stored is None:
+            return None
+        parts = stored.decode().split("|") if isinstance(stored, bytes) else str(stored).split("|")
+        try:
+            record = CursorRecord(int(parts[0]), int(parts[1]), float(parts[2]))
+        except (ValueError, IndexError):
+            return None  # a record it cannot read is a miss
+        return record if record.expires > now else None
+
+    def update(self, key: str, *, release: int, add: tuple[int, Any] | None, now: float) -> None:
+        offset, last_pk = add if add is not None else ("", "")
+        if add is not None and not _is_int(last_pk):
+            raise TypeError("cursors on Redis hold integer keys")
+        self.script(keys=[key], args=[str(release), str(offset), str(last_pk), f"{now:.3f}", CURSOR_TTL_SECONDS])
 
 
 def _acquire(lock: str) -> bool:
@@ -299,6 +399,9 @@ class FeedPagination:
         params = self.params
         pk_name = feed.pk_name()
         cursors = Cursors(feed=feed.name, walk=params.walk(), client=self.client) if params.paged else None
+        if feed.personal and cutoff is None and params.limit is not None:
+            # Customers and orders: their pages are ranges of listed positions (`feeds.listing`).
+            return self._listed_page(queryset, feed, pk_name=pk_name, cursors=cursors)
         # Rows leave a catalogue feed only when deleted; with a cutoff, also as it moves with time.
         may_be_exact = feed.rows_leave_only_by_deletion and cutoff is None and self.deletions_since is not None
         self.start = self._locate(
@@ -330,6 +433,54 @@ class FeedPagination:
             if not self.deletions_since(feed_name, timezone.now() - LONGEST_WALK):
                 return exact
         return _seek(queryset, pk_name=pk_name, position=offset - 1 - cold_seek_margin(offset), via="seek")
+
+    def _listed_page(
+        self, queryset: QuerySet, feed: Feed, *, pk_name: str, cursors: Cursors | None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The page of a personal feed: after the walk's cursor, else after the key at position
+        offset - 1 of the feed's listing, the live rows up to its `limit`-th listed row."""
+        offset = self.params.offset
+        if offset == 0:
+            self.start = Start(after=None, past_end=False, via="first")
+        elif cursors is not None and (after := cursors.get(offset)) is not None:
+            self.start = Start(after=after, past_end=False, via="cursor")
+        else:
+            self.start = _listed_seek(queryset, feed.name, pk_name=pk_name, position=offset - 1)
+        if self.start.past_end:
+            return self._walked(iter(()), pk_name=pk_name, cursors=cursors)
+        return self._listed_batches(queryset, feed, pk_name=pk_name, cursors=cursors, after=self.start.after)
+
+    def _listed_batches(
+        self, queryset: QuerySet, feed: Feed, *, pk_name: str, cursors: Cursors | None, after: Any | None
+    ) -> Iterator[list[dict[str, Any]]]:
+        limit = self.params.limit or BATCH_SIZE  # always given: only paged walks come here
+        served, end = 0, None
+        while True:
+            members = listing.members_after(feed.name, after, limit)
+            upper = members[-1] if len(members) == limit else None
+            known = set(members)
+            for batch in keyset_batches(
+                queryset, pk_name=pk_name, columns=feed.read_columns(), after=after, limit=limit, upto=upper
+            ):
+                unlisted = [row[pk_name] for row in batch if row[pk_name] not in known]
+                if unlisted:
+                    # Served rows hold a position before their bytes exist (see docs/feeds.md).
+                    listing.add(feed.name, unlisted)
+                served += len(batch)
+                end = batch[-1][pk_name]
+                yield batch
+            if served or upper is None:
+                break
+            after = upper  # every listed row of the range has left the feed: the next range
+        if cursors is None:
+            return
+        offset = self.params.offset
+        if end is None:
+            cursors.walk_ended(offset)
+            return
+        if upper is not None and served < limit:
+            end = upper  # the range's unserved rows have left the feed
+        cursors.advance(served=offset, next_offset=offset + limit, last_pk=end)
 
     def _walked(
         self, batches: Iterator[list[dict[str, Any]]], *, pk_name: str, cursors: Cursors | None
@@ -364,6 +515,17 @@ def _seek(queryset: QuerySet, *, pk_name: str, position: int, via: str) -> Start
     return Start(after=before[0], past_end=False, via=via)
 
 
+def _listed_seek(queryset: QuerySet, feed_name: str, *, pk_name: str, position: int) -> Start:
+    """Start after the row at `position` (0-based) of a personal feed's positions: its listing,
+    then the live rows above the listing's highest id."""
+    key = listing.key_at(feed_name, position)
+    if key is not None:
+        return Start(after=key, past_end=False, via="listed seek")
+    count, highest = listing.positions(feed_name)
+    beyond = queryset if highest is None else queryset.filter(**{f"{pk_name}__gt": highest})
+    return _seek(beyond, pk_name=pk_name, position=position - count, via="listed seek")
+
+
 def keyset_batches(
     queryset: QuerySet,
     *,
@@ -372,8 +534,10 @@ def keyset_batches(
     after: Any | None,
     limit: int | None,
     batch_size: int | None = None,
+    upto: Any | None = None,
 ) -> Iterator[list[dict[str, Any]]]:
-    """Rows of `queryset` after primary key `after`, in key order, as `values()` batches.
+    """Rows of `queryset` after primary key `after` (and at most `upto`, when given), in key
+    order, as `values()` batches.
 
     At most `limit` rows in all (None: to the end). Each batch is one query,
     `WHERE pk > last ORDER BY pk LIMIT n`; no batch is ever empty.
@@ -384,6 +548,13 @@ def keyset_batches(
         size = batch_size if remaining is None else min(batch_size, remaining)
         rows = queryset if after is None else queryset.filter(**{f"{pk_name}__gt": after})
         batch = list(rows.order_by(pk_name).values(*columns)[:size])
+        if upto is not None and batch and batch[-1][pk_name] > upto:
+            # Cut here rather than in SQL: an upper bound on the key lets PostgreSQL plan a
+            # policy-filtered page as a bitmap scan of the whole window (10× slower).
+            batch = [row for row in batch if row[pk_name] <= upto]
+            if batch:
+                yield batch
+            return
         if not batch:
             return
         yield batch

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.db.models import QuerySet
+from django.dispatch import Signal
 from django.utils import timezone
 
 from clerk.batching import chunked
@@ -29,6 +30,11 @@ from shop.models import Customer, CustomerEmail, Order, email_key
 
 # Keeps IN lists well under every backend's bound-parameter limit.
 CHUNK = 500
+
+# Sent by `track_feed_changes` inside the write's transaction, once its exits and entries are
+# known: `exits`, `entries` (`Membership`), `now`. Receivers run in that transaction (a failure
+# rolls the write back); the feeds keep their positions with it (`feeds.listing`).
+feed_membership_changed = Signal()
 
 
 @dataclass(frozen=True)
@@ -135,6 +141,8 @@ def track_feed_changes(
         changes.entries = Membership(after.customers - before.customers, after.orders - before.orders)
         queue_deletions(object_type=ObjectType.CUSTOMERS, ids=changes.exits.customers, reason=reason)
         queue_deletions(object_type=ObjectType.ORDERS, ids=changes.exits.orders, reason=reason)
+        # In the same transaction: the feeds' positions follow (`feeds.listing`).
+        feed_membership_changed.send(sender=FeedChanges, exits=changes.exits, entries=changes.entries, now=now)
         if touch_entries:
             _move_forward(Customer, changes.entries.customers - changes.kept_customers, now)
             _move_forward(Order, changes.entries.orders - changes.kept_orders, now)

@@ -111,12 +111,11 @@ def test_cold_deep_page_after_a_recent_deletion_starts_its_margin_early(feed_cli
 
 
 @pytest.mark.parametrize("feed", ["customers", "orders"])
-def test_cold_deep_customer_and_order_pages_keep_their_margin_on_static_data(feed_client, shop, feed):
-    """Their rows also leave with time (the GDPR window), with no event to look for."""
+def test_cold_deep_customer_and_order_pages_are_exact_on_static_data(feed_client, shop, feed):
+    """Their positions are kept in `feeds.listing` (tests/feeds/test_listed_pages.py)."""
     whole = get_json(feed_client, f"/feed/{feed}.json")
     cache.clear()
-    start = 14 - pagination.cold_seek_margin(14)
-    assert get_json(feed_client, f"/feed/{feed}.json?limit=7&offset=14") == whole[start : start + 7]
+    assert get_json(feed_client, f"/feed/{feed}.json?limit=7&offset=14") == whole[14:21]
 
 
 def test_cold_catalogue_page_with_modified_after_keeps_its_margin(feed_client, shop):
@@ -181,8 +180,9 @@ def test_pages_larger_than_a_batch_are_read_in_several_batches(shop, monkeypatch
 
 # --- a constant number of queries per page ----------------------------------------------------
 # Per page: the rows, plus one query per related list (memberships, children, order lines),
-# plus, on a personal feed, the recording of the ids handed out (`gdpr.holdings`).
-QUERIES_PER_PAGE = {"products": 2, "categories": 2, "orders": 3, "customers": 2, "pages": 1}
+# plus, on a personal feed, its bounds in the listing (`feeds.listing`) and the recording of the
+# ids handed out (`gdpr.holdings`); the first page to serve a row lists it (one more query).
+QUERIES_PER_PAGE = {"products": 2, "categories": 2, "orders": 4, "customers": 3, "pages": 1}
 # A cold page adds its index-only seek; a catalogue's first seeks exactly, then asks the outbox
 # whether a row was deleted lately (if so, it seeks again with its margin).
 COLD_SEEK_QUERIES = {"products": 2, "categories": 2, "orders": 1, "customers": 1, "pages": 2}
@@ -197,12 +197,18 @@ def count_queries(name: str, params: FeedParams, *, client: str = "count") -> tu
 
 @pytest.mark.parametrize("feed", FEED_TYPES)
 def test_queries_per_page_are_constant_at_any_depth(shop, feed):
+    if FEEDS[feed].personal:
+        count_queries(feed, FeedParams(limit=3, offset=0))  # lists the rows it serves
     first, objects = count_queries(feed, FeedParams(limit=3, offset=0))
     assert objects
     assert first == QUERIES_PER_PAGE[feed]
 
     # Deep page of the same walk: the cursor of the previous page, no seek.
     count_queries(feed, FeedParams(limit=3, offset=3))
+    if FEEDS[feed].personal:
+        count_queries(feed, FeedParams(limit=3, offset=3), client="lists")
+        count_queries(feed, FeedParams(limit=3, offset=6), client="lists")
+        count_queries(feed, FeedParams(limit=1000, offset=0), client="lists")
     deep, objects = count_queries(feed, FeedParams(limit=3, offset=6))
     assert objects
     assert deep == QUERIES_PER_PAGE[feed]
@@ -232,6 +238,8 @@ def test_catalogue_feeds_are_products_categories_and_pages():
 
 @pytest.mark.parametrize("feed", FEED_TYPES)
 def test_queries_per_page_do_not_grow_with_the_page_size(shop, feed):
+    if FEEDS[feed].personal:
+        count_queries(feed, FeedParams(limit=1000), client="lists")  # lists the rows it serves
     small, _ = count_queries(feed, FeedParams(limit=2))
     large, objects = count_queries(feed, FeedParams(limit=500))
     assert len(objects) == len(shop.eligible[feed])
@@ -271,10 +279,9 @@ def test_cold_walk_of_a_static_catalogue_is_exact(shop, feed, limit):
 
 
 @pytest.mark.parametrize("feed", ["customers", "orders"])
-def test_cold_walks_of_customers_and_orders_overlap_but_skip_nothing(shop, feed):
+def test_cold_walks_of_customers_and_orders_are_exact(shop, feed):
     served = [pk for page in cold_walk(feed, limit=7) for pk in page]
-    assert sorted(set(served)) == shop.eligible[feed]
-    assert len(served) > len(set(served))  # each cold page started its margin early
+    assert served == shop.eligible[feed]
 
 
 def test_cold_seek_reads_only_primary_keys(shop):
@@ -288,11 +295,16 @@ def test_cold_seek_reads_only_primary_keys(shop):
     assert ("feeds_rankbucket" in seek) is (connection.vendor == "postgresql")
 
 
-def test_cold_seek_in_a_filtered_feed_counts_the_keys_whatever_the_database(shop):
+def test_cold_seek_in_a_personal_feed_reads_its_listing_not_the_shop_tables(shop):
+    b"".join(feed_chunks("customers", params=FeedParams(limit=100, offset=0), client="lists"))
     cache.clear()
     with CaptureQueriesContext(connection) as queries:
         b"".join(feed_chunks("customers", params=FeedParams(limit=3, offset=20)))
-    assert not any("feeds_rankbucket" in q["sql"].lower() for q in queries.captured_queries)
+    seek = queries.captured_queries[0]["sql"].lower()
+    assert "feeds_feedlisting" in seek and "shop_customer" not in seek
+    # On PostgreSQL the listing's own counts answer (`feeds_feedlisting:customers`), never a shop table's.
+    assert ("feeds_rankbucket" in seek) is (connection.vendor == "postgresql")
+    assert not any("'shop_customer'" in q["sql"].lower() for q in queries.captured_queries)
 
 
 # --- the property: exact walks whatever happens during them -----------------------------------

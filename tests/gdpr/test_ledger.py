@@ -195,8 +195,9 @@ def test_bulk_recording_costs_a_fixed_number_of_queries(django_assert_max_num_qu
     changes = [
         ConsentChange(c.pk, Purpose.THIRD_PARTY_SHARING, False, timezone.now(), Source.ADMIN, "bulk") for c in customers
     ]
-    # 20, and the holdings of both types (`gdpr.holdings`: clear the bits, drop emptied blocks)
-    with django_assert_max_num_queries(24):
+    # 20, the holdings of both types (`gdpr.holdings`: clear the bits, drop emptied blocks), and
+    # the feeds' positions of both types (`feeds.listing`: the exits unlisted)
+    with django_assert_max_num_queries(26):
         record_consents(changes)
     assert len(queued("customers")) == 30 and len(queued("orders")) == 30
 

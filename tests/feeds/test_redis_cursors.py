@@ -1,0 +1,166 @@
+"""The walk cursors on a Redis cache: one HGET per page, one atomic script per write.
+
+Runs against the test Redis (db 5, as the other Redis tests) with a key prefix of its own.
+The behaviour is the one `tests/feeds/test_walk_safety.py` holds the generic cache to.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+from django.core.cache import cache
+
+from feeds import pagination
+from feeds.params import FeedParams
+from shop.models import Product
+from tests.factories import ProductFactory
+from tests.feeds.test_walk_safety import page
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def redis_cache(settings):
+    prefix = f"test-cursors-{uuid.uuid4().hex}"
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/5",
+            "KEY_PREFIX": prefix,
+        }
+    }
+    yield
+    client = pagination._RedisCursors.of_cache().client
+    for key in client.scan_iter(f"{prefix}:*"):
+        client.delete(key)
+
+
+def cursors(client="importer", limit=2):
+    return pagination.Cursors(feed="products", walk=FeedParams(limit=limit).walk(), client=client)
+
+
+def test_the_cursors_are_on_redis_with_one_client_per_process():
+    walks = cursors()
+    assert walks._redis is not None and walks._redis is cursors()._redis
+    walks.advance(served=0, next_offset=2, last_pk=20)
+    assert list(walks._redis.client.hgetall(walks.hash_key)) == [b"2"]
+    assert walks.get(2) == 20
+
+
+def test_one_round_trip_per_read_and_per_write(monkeypatch):
+    walks = cursors()
+    calls = []
+    original = type(walks._redis.client).execute_command
+
+    def counting(self, *args, **kwargs):
+        calls.append(args[0])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(walks._redis.client), "execute_command", counting)
+    walks.advance(served=0, next_offset=2, last_pk=20)
+    assert calls == ["EVALSHA"]
+    calls.clear()
+    assert walks.get(2) == 20
+    assert calls == ["HGET"]
+
+
+def test_a_cursor_is_only_ever_lowered_by_later_writes():
+    walks = cursors()
+    walks.advance(served=0, next_offset=2, last_pk=20)
+    walks.advance(served=0, next_offset=2, last_pk=30)
+    assert walks.get(2) == 20
+    walks.advance(served=0, next_offset=2, last_pk=15)
+    assert walks.get(2) == 15
+
+
+def test_keys_are_compared_as_integers_not_as_text_or_floats():
+    walks = cursors()
+    walks.advance(served=0, next_offset=2, last_pk=9)
+    walks.advance(served=0, next_offset=2, last_pk=10)  # "10" < "9" as text
+    assert walks.get(2) == 9
+    big = 2**62 + 1  # past a double's exact integers
+    walks.advance(served=0, next_offset=4, last_pk=big)
+    walks.advance(served=0, next_offset=4, last_pk=big - 1)
+    assert walks.get(4) == big - 1
+    walks.advance(served=0, next_offset=6, last_pk=-5)
+    walks.advance(served=0, next_offset=6, last_pk=-40)
+    walks.advance(served=0, next_offset=6, last_pk=3)
+    assert walks.get(6) == -40
+
+
+def test_a_cursor_stays_while_any_walk_still_waits_on_it():
+    walks = cursors()
+    walks.advance(served=0, next_offset=2, last_pk=20)
+    walks.advance(served=0, next_offset=2, last_pk=30)
+    walks.advance(served=2, next_offset=4, last_pk=40)
+    assert walks.get(2) == 20
+    walks.advance(served=2, next_offset=4, last_pk=50)
+    assert walks.get(2) is None
+    assert walks.get(4) == 40
+
+
+def test_a_walk_that_ended_leaves_nothing_behind():
+    walks = cursors()
+    walks.advance(served=0, next_offset=2, last_pk=20)
+    walks.advance(served=2, next_offset=4, last_pk=40)
+    walks.walk_ended(4)
+    assert not walks._redis.client.exists(walks.hash_key)
+    walks.advance(served=0, next_offset=2, last_pk=25)
+    assert walks.get(2) == 25
+
+
+def test_records_expire_with_the_ttl_and_the_hash_with_its_last_write(monkeypatch):
+    walks = cursors()
+    walks.advance(served=0, next_offset=2, last_pk=20)
+    ttl = walks._redis.client.ttl(walks.hash_key)
+    assert 0 < ttl <= pagination.CURSOR_TTL_SECONDS
+    later = time.time() + pagination.CURSOR_TTL_SECONDS + 1
+    monkeypatch.setattr(pagination.time, "time", lambda: later)
+    assert walks.get(2) is None
+    walks.advance(served=0, next_offset=2, last_pk=30)  # the next walk is not pulled back
+    assert walks.get(2) == 30
+
+
+def test_a_record_it_cannot_read_is_a_miss():
+    walks = cursors()
+    walks._redis.client.hset(walks.hash_key, "2", b"not|a|record")
+    assert walks.get(2) is None
+    walks.advance(served=0, next_offset=2, last_pk=20)  # the script drops it and writes anew
+    assert walks.get(2) == 20
+
+
+def test_a_failed_write_removes_the_cursors_and_keeps_its_own_here(monkeypatch):
+    walks = cursors()
+    walks.advance(served=0, next_offset=2, last_pk=40)
+
+    def failing(*args, **kwargs):
+        raise ConnectionError("write timeout")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(walks._redis, "script", failing)
+        walks.advance(served=0, next_offset=2, last_pk=30)
+    assert not walks._redis.client.exists(walks.hash_key)
+    assert walks.get(2) == 30
+    walks.advance(served=0, next_offset=2, last_pk=35)  # a later write carries the key kept here
+    assert cursors(client="importer").get(2) == 30
+    pagination.forget_unsaved_cursors()
+    assert walks.get(2) == 30  # stored in Redis now
+
+
+def test_walks_are_exact_and_back_to_back_walks_too():
+    for pk in (10, 20, 30, 40, 50, 60):
+        ProductFactory(id=pk)
+
+    def walk():
+        served, offset = [], 0
+        while ids := page("products", limit=2, offset=offset):
+            served += ids
+            offset += 2
+        return served
+
+    assert walk() == [10, 20, 30, 40, 50, 60]
+    Product.objects.filter(pk=10).delete()
+    assert walk() == [20, 30, 40, 50, 60]
+    assert cache.get("anything") is None  # the Django cache itself still works beside the hashes
