@@ -9,14 +9,13 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.db.models import Q
-from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from clerk.models import ClerkDeletion, DeliveryAttempt, Status
+from clerk.outbox import retry_now
 from shop.admin import ReadOnlyMixin
 
 
@@ -104,9 +103,7 @@ class ClerkDeletionAdmin(ReadOnlyAdmin):
 
     @admin.action(description=_("Retry now"), permissions=["retry"])
     def retry(self, request, queryset):
-        count = queryset.filter(Q(status=Status.FAILED) | Q(status=Status.PENDING)).update(
-            status=Status.PENDING, next_attempt_at=timezone.now(), refusals=0
-        )
+        count = retry_now(queryset)
         self.message_user(
             request,
             ngettext(

@@ -4,6 +4,7 @@
     queue_pushes(*, object_type, ids, reason=)      POST /<type> of ids' current objects
     queue_forget(*, reason, email= | customer_id=)   POST /privacy/forget for one person
     import_pushes(push=) -> ImportPushes             an import's pushes: at its end, or none
+    retry_now(rows) -> int                           failed or pending rows due now (the admin)
     latest_deletion_time(), pending_count(), failed_count(), deletion_queued_since(type, since)
 
 Writers call these inside the transaction of the change, so the change and its outbox row
@@ -22,12 +23,12 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from django.db import connections, router, transaction
-from django.db.models import Max, Q
+from django.db.models import Exists, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from clerk import hooks
 from clerk.batching import chunked
-from clerk.models import Action, ClerkDeletion, ObjectType, Reason, Status
+from clerk.models import OBJECT_ACTIONS, Action, ClerkDeletion, ObjectType, Reason, Status
 from clerk.push import pushed_types
 from shop.models import Category, Customer, Order, Page, Product
 
@@ -147,6 +148,37 @@ def _coalesce(action: str, *, object_type: str, ids: list[int], reason: str, now
     params.append(Reason.ERASURE)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+
+
+def retry_now(rows: QuerySet[ClerkDeletion]) -> int:
+    """Make these failed or pending rows due now, refusals forgotten; returns how many.
+
+    A failed row whose object has another pending intent stays failed: that newer intent is
+    what Clerk must get (and two pending rows of one object cannot exist). Retrying an older
+    intent is safe anyway: a push is rendered when sent, a deletion of a served object dropped.
+    """
+    newer = ClerkDeletion.objects.filter(
+        status=Status.PENDING,
+        action__in=OBJECT_ACTIONS,
+        object_type=OuterRef("object_type"),
+        object_id=OuterRef("object_id"),
+    )
+    count = 0
+    with transaction.atomic():
+        retried = rows.filter(Q(status=Status.FAILED) | Q(status=Status.PENDING))
+        failed_intents = retried.filter(status=Status.FAILED, action__in=OBJECT_ACTIONS)
+        # Of several failed rows of one object, the newest is retried: one pending intent.
+        keep = failed_intents.exclude(Exists(newer)).order_by("object_type", "object_id", "-id")
+        seen: set[tuple[str, int]] = set()
+        skip: list[int] = []
+        for pk, object_type, object_id in keep.values_list("pk", "object_type", "object_id"):
+            if (object_type, object_id) in seen:
+                skip.append(pk)
+            seen.add((object_type, object_id))
+        skip += list(failed_intents.filter(Exists(newer)).values_list("pk", flat=True))
+        now = timezone.now()
+        count = retried.exclude(pk__in=skip).update(status=Status.PENDING, next_attempt_at=now, refusals=0)
+    return count
 
 
 # --- an import's pushes ------------------------------------------------------------------------

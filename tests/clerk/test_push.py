@@ -25,7 +25,7 @@ from clerk.delivery import LEASE, claim_batch, deliver_pending
 from clerk.health import Level, Options, check_push
 from clerk.hooks import rendered
 from clerk.models import Action, ClerkDeletion, Reason, Status
-from clerk.outbox import queue_deletions, queue_pushes
+from clerk.outbox import queue_deletions, queue_pushes, retry_now
 from gdpr.holdings import is_held
 from gdpr.ledger import record_consent
 from gdpr.models import Purpose, Source
@@ -465,3 +465,20 @@ def test_the_admin_shows_pushes_per_type(push_catalogue, fake_clerk, clock, djan
     assert summary["pages"]["pending"] == 1
     assert "Object" in response.content.decode() and "is invalid" in response.content.decode()
     assert len(response.context["cl"].result_list) == 4  # push rows only
+
+
+def test_retrying_a_failed_row_never_makes_two_pending_intents_of_one_object(push_catalogue):
+    old_delete = ClerkDeletion.objects.create(
+        action=Action.DELETE, object_type="products", object_id=1, reason=Reason.DELETED, status=Status.FAILED
+    )
+    queue_pushes(object_type="products", ids=[1])  # a newer intent of the same object is pending
+    failed_a = ClerkDeletion.objects.create(
+        action=Action.PUSH, object_type="products", object_id=2, reason=Reason.CHANGED, status=Status.FAILED
+    )
+    failed_b = ClerkDeletion.objects.create(
+        action=Action.PUSH, object_type="products", object_id=2, reason=Reason.CHANGED, status=Status.FAILED
+    )
+    assert retry_now(ClerkDeletion.objects.all()) == 2  # the pending push again, and object 2's newest
+    status = dict(ClerkDeletion.objects.values_list("pk", "status"))
+    assert status[old_delete.pk] == Status.FAILED
+    assert (status[failed_a.pk], status[failed_b.pk]) == (Status.FAILED, Status.PENDING)
