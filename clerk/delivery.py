@@ -40,6 +40,10 @@ MAX_PUSH_BYTES = 1_000_000
 # Longer than a Clerk call can take (connect + read timeouts), so a live worker's rows are
 # never re-claimed under it; a dead worker's rows come back after it.
 LEASE = dt.timedelta(minutes=2)
+# A call starts only while this much of its lease is left: more than a call can take (the
+# client's deadline is connect + read timeout). A worker stalled past it does not send what it
+# rendered (another may have sent a newer intent since); its rows come back when the lease ends.
+CALL_MARGIN = dt.timedelta(seconds=30)
 BACKOFF_BASE = dt.timedelta(seconds=30)
 BACKOFF_CAP = dt.timedelta(hours=6)
 # A refusal is Clerk saying no (bad keys, bad request): retrying forever would hide it.
@@ -79,6 +83,7 @@ class Claim:
     superseded: int = 0
     deleted_instead: int = 0
     payloads: dict[int, bytes] = field(default_factory=dict)  # a push's objects, by id
+    leased_until: dt.datetime | None = None
 
     @property
     def ids(self) -> list[int]:
@@ -121,6 +126,11 @@ def _deliver(client: ClerkClient, claim: Claim, *, clock: Clock, report: Deliver
         part = parts.pop()
         if part is not claim:
             _renew_lease([part, *parts], now=clock())
+        if part.leased_until is not None and clock() + CALL_MARGIN > part.leased_until:
+            # Stalled past its lease: not sent, and not settled (another worker may own them).
+            report.retrying += sum(len(p.rows) for p in (part, *parts))
+            _log(part, "lease ran out before the call, not sent")
+            return
         report.calls += 1
         try:
             _send(client, part)
@@ -175,10 +185,8 @@ def claim_batch(*, now: dt.datetime) -> Claim | None:
         if live:
             pks = [r.pk for r in live]
             ClerkDeletion.objects.filter(pk__in=pks).update(next_attempt_at=now + LEASE, attempts=F("attempts") + 1)
-            DeliveryAttempt.objects.bulk_create(
-                DeliveryAttempt(deletion_id=pk, batch=claim.batch, started_at=now, outcome=Outcome.IN_FLIGHT)
-                for pk in pks
-            )
+            claim.leased_until = now + LEASE
+            _log_attempts(claim, pks, now=now)
             for r in live:
                 r.attempts += 1
     return claim
@@ -273,6 +281,8 @@ def _by_version(rows: list[ClerkDeletion]) -> dict[int, list[int]]:
 
 
 def _finish_attempts(claim: Claim, *, now, outcome, exc=None) -> None:
+    if claim.action == Action.PUSH:  # pushes log no attempts (`_log_attempts`)
+        return
     DeliveryAttempt.objects.filter(batch=claim.batch, outcome=Outcome.IN_FLIGHT).update(
         outcome=outcome,
         finished_at=now,
@@ -296,14 +306,23 @@ def _renew_lease(parts: list[Claim], *, now: dt.datetime) -> None:
     """Before another call of a split claim: every row still unsettled keeps its lease for one
     more call, and the part about to be sent gets its `in_flight` attempts."""
     part = parts[0]
+    for p in parts:
+        p.leased_until = now + LEASE
     with transaction.atomic():
         ClerkDeletion.objects.filter(pk__in=[r.pk for p in parts for r in p.rows], status=Status.PENDING).update(
             next_attempt_at=now + LEASE
         )
-        DeliveryAttempt.objects.bulk_create(
-            DeliveryAttempt(deletion_id=r.pk, batch=part.batch, started_at=now, outcome=Outcome.IN_FLIGHT)
-            for r in part.rows
-        )
+        _log_attempts(part, [r.pk for r in part.rows], now=now)
+
+
+def _log_attempts(claim: Claim, pks: list[int], *, now: dt.datetime) -> None:
+    """An `in_flight` attempt per row of a deletion or forget. Pushes log none: they are many,
+    their row keeps its attempts, last error and delivery time, and a lost push costs freshness."""
+    if claim.action == Action.PUSH:
+        return
+    DeliveryAttempt.objects.bulk_create(
+        DeliveryAttempt(deletion_id=pk, batch=claim.batch, started_at=now, outcome=Outcome.IN_FLIGHT) for pk in pks
+    )
 
 
 # --- helpers -----------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ class Call:
     path: str
     query: dict[str, list[str]]
     body: Any
+    at: float = field(default_factory=time.time)  # when it arrived (the benchmarks' latency)
 
 
 @dataclass

@@ -482,3 +482,14 @@ def test_retrying_a_failed_row_never_makes_two_pending_intents_of_one_object(pus
     status = dict(ClerkDeletion.objects.values_list("pk", "status"))
     assert status[old_delete.pk] == Status.FAILED
     assert (status[failed_a.pk], status[failed_b.pk]) == (Status.FAILED, Status.PENDING)
+
+
+def test_a_worker_stalled_past_its_lease_does_not_send_what_it_rendered(push_all, fake_clerk, clock):
+    customer = CustomerFactory()
+    claim = claim_batch(now=clock())  # rendered while eligible
+    clock.advance(LEASE - dt.timedelta(seconds=10))  # the worker stalls (GC, SIGSTOP, a slow disk)
+    report = delivery.DeliveryReport()
+    delivery._deliver(get_client(), claim, clock=clock, report=report)
+    assert fake_clerk.calls() == [] and report.retrying == 1
+    [row] = rows()
+    assert row.status == Status.PENDING and row.object_id == customer.pk
