@@ -493,3 +493,10 @@ def test_a_worker_stalled_past_its_lease_does_not_send_what_it_rendered(push_all
     assert fake_clerk.calls() == [] and report.retrying == 1
     [row] = rows()
     assert row.status == Status.PENDING and row.object_id == customer.pk
+
+
+def test_seeding_a_demo_shop_is_a_first_import_and_pushes_nothing(push_catalogue):
+    out = io.StringIO()
+    call_command("seed_demo", "--products", "30", stdout=out)
+    assert not ClerkDeletion.objects.filter(action=Action.PUSH).exists()
+    assert "push: products: 30 of 30 changed, over 10%: no push queued" in out.getvalue()
