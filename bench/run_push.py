@@ -104,6 +104,9 @@ def main() -> None:
     parser.add_argument("--peer-objects", type=int, default=2000)
     parser.add_argument("--skip-import", action="store_true", help="deliver pushes already queued")
     parser.add_argument("--rounds", type=int, default=2, help="off/on import pairs (median of each)")
+    parser.add_argument(
+        "--only-push-step", action="store_true", help="measure only the import's push step (what push adds)"
+    )
     args = parser.parse_args()
 
     run_dir = OUT / f"push-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}"
@@ -129,6 +132,11 @@ def main() -> None:
 
     log("migrating the bench database")
     manage(env, "migrate", "--noinput")
+    if args.only_push_step:
+        figures["push_step"] = push_step(Product, ClerkDeletion, Action, changed=1_000_000 // args.share)
+        print(json.dumps(figures["push_step"]))
+        (run_dir / "figures.json").write_text(json.dumps(figures, indent=2))
+        return
 
     # --- 1. the import -----------------------------------------------------------------------
     original = OUT / "push-products.ndjson"
@@ -260,12 +268,39 @@ def main() -> None:
     bare = len(ids) / (time.monotonic() - started)
     figures["peer_objects_per_s"] = round(peer, 0)
     figures["bare_objects_per_s"] = round(bare, 0)
+    figures["push_step"] = push_step(Product, ClerkDeletion, Action, changed=1_000_000 // args.share)
     connection.close()
     fake.stop()
 
     report(figures)
     (run_dir / "figures.json").write_text(json.dumps(figures, indent=2))
     log(f"raw figures: {run_dir / 'figures.json'}")
+
+
+def push_step(Product, ClerkDeletion, Action, *, changed: int) -> dict:
+    """What push adds to an import, timed alone (the imports' own times swing with the shared
+    machine's load): collecting `changed` ids batch by batch, then the end-of-run decision (one
+    count of the table) and queueing them; the rows are removed afterwards."""
+    from clerk.outbox import import_pushes, queue_pushes
+
+    ids = list(Product.objects.order_by("pk").values_list("pk", flat=True)[:: max(1, 1_000_000 // changed)])
+    ids = ids[:changed]
+    ClerkDeletion.objects.filter(action=Action.PUSH).delete()
+    started = time.monotonic()
+    with import_pushes() as run:
+        for i in range(0, len(ids), 2000):  # as the writers report each batch of 2,000
+            queue_pushes(object_type="products", ids=ids[i : i + 2000])
+        collected = time.monotonic()
+    seconds = time.monotonic() - started
+    queued = ClerkDeletion.objects.filter(action=Action.PUSH).count()
+    ClerkDeletion.objects.filter(action=Action.PUSH).delete()
+    return {
+        "ids": len(ids),
+        "queued": queued,
+        "collect_s": round(collected - started, 3),
+        "total_s": round(seconds, 2),
+        "lines": run.lines,
+    }
 
 
 def report(f: dict) -> None:
@@ -284,6 +319,8 @@ def report(f: dict) -> None:
         f"{d['objects_per_s'] / f['peer_objects_per_s']:.1f}x peer (target >= 2,000/s) |"
     )
     lines.append(f"| worker peak RSS | {f['worker_peak_rss_mb']} MB | | | |")
+    p = f["push_step"]
+    lines.append(f"| what push adds to the import: collect {p['ids']:,} ids, count, queue | {p['total_s']} s | | | |")
     la = f["latency"]
     lines.append(
         f"| commit -> delivery, {la['edits']:,} edits at {la['edit_rate_per_s']:.0f}/s, poll 10 s | "
