@@ -15,6 +15,8 @@ import time_machine
 from django.core.checks import Error
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -500,3 +502,14 @@ def test_seeding_a_demo_shop_is_a_first_import_and_pushes_nothing(push_catalogue
     call_command("seed_demo", "--products", "30", stdout=out)
     assert not ClerkDeletion.objects.filter(action=Action.PUSH).exists()
     assert "push: products: 30 of 30 changed, over 10%: no push queued" in out.getvalue()
+
+
+def test_a_batch_costs_the_same_queries_whatever_its_size(push_catalogue, fake_clerk, clock):
+    def queries_to_deliver(n: int) -> int:
+        ProductFactory.create_batch(n)
+        with CaptureQueriesContext(connection) as captured:
+            report = deliver_pending(clock=clock)
+        assert (report.calls, report.delivered) == (1, n)
+        return len(captured)
+
+    assert queries_to_deliver(3) == queries_to_deliver(100)
