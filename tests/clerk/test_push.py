@@ -513,3 +513,12 @@ def test_a_batch_costs_the_same_queries_whatever_its_size(push_catalogue, fake_c
         return len(captured)
 
     assert queries_to_deliver(3) == queries_to_deliver(100)
+
+
+def test_moving_a_category_pushes_it_and_both_parents(push_catalogue):
+    old, new = CategoryFactory(), CategoryFactory()
+    child = CategoryFactory(parent=old)
+    ClerkDeletion.objects.all().delete()
+    child.parent = new
+    child.save()
+    assert sorted(r.object_id for r in rows(action=Action.PUSH)) == sorted([old.pk, new.pk, child.pk])
