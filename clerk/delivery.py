@@ -3,13 +3,11 @@
     deliver_pending(*, clock=, client=, max_calls=) -> DeliveryReport   until no row is due
     claim_batch(*, now) -> Claim | None, acknowledge(claim, *, now), backoff(attempts)
 
-Rows are leased (`LEASE`) so concurrent workers take disjoint rows; a deletion whose object the
-feeds serve again (`clerk.hooks.served_ids`) is dropped as `superseded`, erasures never are. A
-push is rendered when claimed (`clerk.hooks.rendered`: the feeds' bytes, the policy of that
-moment); an object the feeds no longer serve becomes a deletion. Only Clerk's "ok" delivers, and
-only the `version` that was sent; unreachable backs off for ever; a refused batch is split until
-the refused id stands alone, which fails (a push at once, a deletion after `MAX_REFUSALS`).
-Delivery is at least once. Reasons: docs/clerk.md, "Delivery" and "Push".
+Rows are leased (`LEASE`); a deletion of a served object is dropped (`superseded`; erasures never
+are); a push is rendered by the feeds when claimed, a deletion instead when no longer served.
+Only Clerk's "ok" delivers, and only the `version` sent; unreachable backs off for ever; a
+refused batch is split until the refused object stands alone, which fails (a push at once, a
+deletion after `MAX_REFUSALS`). At least once. Reasons: docs/clerk.md, "Delivery", "Push".
 """
 
 from __future__ import annotations

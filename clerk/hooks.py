@@ -2,15 +2,12 @@
 
     on_deletions_queued(object_type, hook)   hook(object_type=, ids=) in the queueing transaction
     serves(object_type, hook)                hook(object_type=, ids=, now=) -> ids in the feeds now
-    reconciles_with(hook)                    hook() -> report: the worker's periodic pass
     renders(hook)                            hook(object_type=, ids=, now=) -> {id: JSON bytes}
-    served_ids(object_type, ids, now=)       catalogue types from `shop`, personal ones by hook
-    rendered(object_type, ids, now=)         a push's objects, as the feeds write them
+    reconciles_with(hook)                    hook() -> report: the worker's periodic pass
+    served_ids(object_type, ids, now=), rendered(object_type, ids, now=)   what delivery asks
 
-One hook per slot (registering again replaces it). Personal types (`PERSONAL_TYPES`) need both
-per-type hooks, and every push the render hook: without one, queueing or delivering them raises
-`HookMissing` (fail closed).
-Checks for `clerk_check` register with `clerk.health.register_check`. See docs/clerk.md.
+One hook per slot (registering again replaces it); a missing one raises `HookMissing` when a
+personal type is queued or delivered, or a push rendered (fail closed). See docs/clerk.md.
 """
 
 from __future__ import annotations

@@ -1,16 +1,13 @@
 """Writing to and reading from the Clerk outbox (`clerk.models.ClerkDeletion`).
 
-    queue_deletions(*, object_type, ids, reason)    DELETE /<type> for ids; returns rows queued
-    queue_pushes(*, object_type, ids, reason=)      POST /<type> of ids' current objects
-    queue_forget(*, reason, email= | customer_id=)   POST /privacy/forget for one person
-    import_pushes(push=) -> ImportPushes             an import's pushes: at its end, or none
-    retry_now(rows) -> int                           failed or pending rows due now (the admin)
+    queue_deletions(*, object_type, ids, reason) -> queued; queue_pushes(*, object_type, ids)
+    queue_forget(*, reason, email= | customer_id=); import_pushes(push=); retry_now(rows)
     latest_deletion_time(), pending_count(), failed_count(), deletion_queued_since(type, since)
 
-Writers call these inside the transaction of the change, so the change and its outbox row
-commit or roll back together; so does the `clerk.hooks.on_deletions_queued` hook. One pending
-row per object holds its latest intent (push or delete): queueing coalesces into it and moves
-its `version`. Pushes follow `CLERK_PUSH` (`clerk.push`). Delivery is `clerk.delivery`.
+Writers call these inside the transaction of the change (so does `on_deletions_queued`): the
+change and its outbox row commit or roll back together. One pending row per object holds its
+latest intent, push or delete; queueing coalesces into it and moves its `version`. Pushes
+follow `CLERK_PUSH` (`clerk.push`). Delivery is `clerk.delivery`; reasons in docs/clerk.md.
 """
 
 from __future__ import annotations
