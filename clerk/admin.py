@@ -10,14 +10,13 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.db.models import Q
-from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from clerk.delivery import MAX_REFUSALS
 from clerk.models import ClerkDeletion, DeliveryAttempt, Outcome, Status
+from clerk.outbox import retry_now
 from shop.admin import ReadOnlyMixin, compact_time, short_text
 from shop.audit import audit_action, log_admin_action
 
@@ -143,9 +142,7 @@ class ClerkDeletionAdmin(ReadOnlyAdmin):
 
     @admin.action(description=_("Retry now"), permissions=["retry"])
     def retry(self, request, queryset):
-        count = queryset.filter(Q(status=Status.FAILED) | Q(status=Status.PENDING)).update(
-            status=Status.PENDING, next_attempt_at=timezone.now(), refusals=0
-        )
+        count = retry_now(queryset)
         log_admin_action(request.user, RETRY, ClerkDeletion, people=count)
         self.message_user(
             request,

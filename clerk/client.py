@@ -99,6 +99,12 @@ class ClerkClient:
         body = {"key": self.public_key, "private_key": self.private_key, object_type: objects}
         return self._call("POST", f"/{object_type}", json=body)
 
+    def upsert_encoded(self, object_type: str, objects: list[bytes]) -> dict[str, Any]:
+        """`upsert` of objects already encoded as JSON (a push sends the feed's own bytes)."""
+        head = orjson.dumps({"key": self.public_key, "private_key": self.private_key})
+        body = head[:-1] + b"," + orjson.dumps(object_type) + b":[" + b",".join(objects) + b"]}"
+        return self._call("POST", f"/{object_type}", data=body)
+
     def forget(self, *, email: str | None = None, customer: int | None = None) -> dict[str, Any]:
         """`POST /privacy/forget`: Clerk forgets the person and anonymises their orders."""
         if (email is None) == (customer is None):
@@ -111,9 +117,12 @@ class ClerkClient:
         return self._call("POST", "/privacy/forget", json=body)
 
     # --- transport ---------------------------------------------------------------------------
-    def _call(self, method: str, path: str, *, json: Any = None, params: dict | None = None) -> dict[str, Any]:
+    def _call(
+        self, method: str, path: str, *, json: Any = None, params: dict | None = None, data: bytes | None = None
+    ) -> dict[str, Any]:
         url = f"{self.base_url}{path}"
-        data = orjson.dumps(json) if json is not None else None
+        if json is not None:
+            data = orjson.dumps(json)
         headers = {"Content-Type": "application/json"} if data is not None else {}
         # requests' read timeout bounds each socket read, not the reply: a server that trickles
         # bytes could hold the caller for ever. The whole call gets connect + read timeout.

@@ -4,7 +4,7 @@
     registered_checks(), run_all(options) -> [Result], exit_status(results)
     Level (OK 0, WARNING 1, FAILURE 2, SKIPPED), Result, Options, format_age(age)
 
-clerk's own checks: settings, database, cache, clerk_api, outbox. A check returns one `Result`
+clerk's own checks: settings, database, cache, clerk_api, outbox, push. A check returns one `Result`
 or a list; the worst level is the exit status; SKIPPED (database down) does not count. A check
 never raises (a crash is a FAILURE), and no message carries a token, a key, an email or a name.
 """
@@ -28,7 +28,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from clerk.client import ClerkRefused, ClerkUnreachable, get_client
-from clerk.models import ClerkDeletion, Status
+from clerk.models import Action, ClerkDeletion, Status
 
 
 class Level(IntEnum):
@@ -66,6 +66,7 @@ class Options:
     outbox_warn_minutes: int = 30
     outbox_fail_minutes: int = 24 * 60
     outbox_warn_attempts: int = 5
+    push_fail_minutes: int = 60  # a push exists to be fast: an hour means the worker is not running
     import_max_age_hours: int = 48
     sweep_max_age_hours: int = 26  # the worker sweeps hourly, a daily cron every 24 h
     skip: frozenset[str] = field(default_factory=frozenset)
@@ -188,8 +189,9 @@ def check_clerk_api(options: Options) -> Result:
 def check_outbox(options: Options) -> Result:
     """Deletions for Clerk are delivered: none refused for good, none waiting too long."""
     now = timezone.now()
-    failed = ClerkDeletion.objects.filter(status=Status.FAILED).count()
-    pending = ClerkDeletion.objects.filter(status=Status.PENDING)
+    deletions = ClerkDeletion.objects.exclude(action=Action.PUSH)
+    failed = deletions.filter(status=Status.FAILED).count()
+    pending = deletions.filter(status=Status.PENDING)
     oldest = pending.order_by("created_at").values_list("created_at", flat=True).first()
     count = pending.count()
     retried = pending.filter(attempts__gte=options.outbox_warn_attempts).count()
@@ -212,6 +214,33 @@ def check_outbox(options: Options) -> Result:
     if retried:
         return Result("outbox", Level.WARNING, f"{waiting}; {retried} retried {options.outbox_warn_attempts}+ times")
     return Result("outbox", Level.OK, waiting)
+
+
+# --- pushes ------------------------------------------------------------------------------------
+def check_push(options: Options) -> Result:
+    """Pushes reach Clerk: the oldest pending one is younger than `push_fail_minutes`; a push
+    Clerk refused is a warning naming the object and Clerk's reason (its feed still serves it)."""
+    pushes = ClerkDeletion.objects.filter(action=Action.PUSH)
+    pending = pushes.filter(status=Status.PENDING)
+    oldest = pending.order_by("created_at").values_list("created_at", flat=True).first()
+    failed = pushes.filter(status=Status.FAILED)
+    failed_count = failed.count()
+    if oldest is not None:
+        age = timezone.now() - oldest
+        waiting = f"{pending.count()} push(es) waiting, the oldest for {format_age(age)}"
+        if age >= dt.timedelta(minutes=options.push_fail_minutes):
+            return Result(
+                "push",
+                Level.FAILURE,
+                f"push stuck: {waiting} (over {options.push_fail_minutes} min): is the clerk_sync worker running?",
+            )
+    else:
+        waiting = "no push waiting"
+    if failed_count:
+        latest = failed.order_by("-id").values_list("object_type", "object_id", "last_error")[:MAX_DETAILS]
+        details = tuple(f"{t} {i}: {(e.splitlines() or [''])[0][:200]}" for t, i, e in latest)
+        return Result("push", Level.WARNING, f"{waiting}; {failed_count} push(es) refused by Clerk", details)
+    return Result("push", Level.OK, waiting)
 
 
 # --- the registry ------------------------------------------------------------------------------
@@ -242,6 +271,7 @@ register_check("database", check_database, order=20, needs_database=False)
 register_check("cache", check_cache, order=30, needs_database=False)
 register_check("clerk_api", check_clerk_api, order=40, needs_database=False)
 register_check("outbox", check_outbox, order=60)
+register_check("push", check_push, order=62)
 
 
 # --- running them --------------------------------------------------------------------------------

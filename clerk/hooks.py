@@ -2,12 +2,12 @@
 
     on_deletions_queued(object_type, hook)   hook(object_type=, ids=) in the queueing transaction
     serves(object_type, hook)                hook(object_type=, ids=, now=) -> ids in the feeds now
+    renders(hook)                            hook(object_type=, ids=, now=) -> {id: JSON bytes}
     reconciles_with(hook)                    hook() -> report: the worker's periodic pass
-    served_ids(object_type, ids, now=)       catalogue types from `shop`, personal ones by hook
+    served_ids(object_type, ids, now=), rendered(object_type, ids, now=)   what delivery asks
 
-One hook per slot (registering again replaces it). Personal types (`PERSONAL_TYPES`) need both
-per-type hooks: without one, queueing or delivering them raises `HookMissing` (fail closed).
-Checks for `clerk_check` register with `clerk.health.register_check`. See docs/clerk.md.
+One hook per slot (registering again replaces it); a missing one raises `HookMissing` when a
+personal type is queued or delivered, or a push rendered (fail closed). See docs/clerk.md.
 """
 
 from __future__ import annotations
@@ -28,6 +28,10 @@ class ServedHook(Protocol):
     def __call__(self, *, object_type: str, ids: Collection[int], now: dt.datetime) -> Iterable[int]: ...
 
 
+class RenderHook(Protocol):
+    def __call__(self, *, object_type: str, ids: Collection[int], now: dt.datetime) -> dict[int, bytes]: ...
+
+
 class HookMissing(RuntimeError):
     """A personal type's hook was never registered: nothing is queued, dropped or sent."""
 
@@ -37,6 +41,7 @@ CATALOGUE = {ObjectType.PRODUCTS: Product, ObjectType.CATEGORIES: Category, Obje
 _queued: dict[str, QueuedHook] = {}
 _served: dict[str, ServedHook] = {}
 _reconcile: list[Callable[[], object]] = []
+_render: list[RenderHook] = []
 
 
 def on_deletions_queued(object_type: str, hook: QueuedHook) -> None:
@@ -51,6 +56,18 @@ def serves(object_type: str, hook: ServedHook) -> None:
 
 def reconciles_with(hook: Callable[[], object]) -> None:
     _reconcile[:] = [hook]
+
+
+def renders(hook: RenderHook) -> None:
+    _render[:] = [hook]
+
+
+def rendered(object_type: str, ids: Collection[int], *, now: dt.datetime) -> dict[int, bytes]:
+    """The feed objects of those of `ids` the feeds serve now, as JSON bytes by id; an id left
+    out is not in the feeds. The hook records personal ones as held by Clerk before returning."""
+    if not _render:
+        raise HookMissing("no renders() hook registered for pushes: refusing to go on")
+    return _render[0](object_type=object_type, ids=ids, now=now)
 
 
 def deletions_queued(object_type: str, ids: list[int]) -> None:

@@ -1,7 +1,8 @@
 """The boundary's records: the outbox of what Clerk must be told, and the log of every try.
 
-* `ClerkDeletion`: one thing Clerk must forget (an object, or a person); `clerk.outbox` writes
-  it, `clerk.delivery` sends it, `clerk.retention` prunes it.
+* `ClerkDeletion`: one thing Clerk must be told: forget an object or a person, or take an
+  object's current state (a push; `ClerkPush` is its admin view); `clerk.outbox` writes it,
+  `clerk.delivery` sends it, `clerk.retention` prunes it.
 * `DeliveryAttempt`: one try at delivering one row.
 * The enums of their columns: `Action`, `ObjectType`, `Reason`, `Status`, `Outcome`;
   `PERSONAL_TYPES` are the object types that carry personal data (customers, orders).
@@ -20,6 +21,11 @@ from django.utils.translation import gettext_lazy as _
 class Action(models.TextChoices):
     DELETE = "delete", _("delete object")
     FORGET = "forget", _("forget person")
+    PUSH = "push", _("push object")
+
+
+# The actions on one object: at most one of them is pending per object (the latest intent).
+OBJECT_ACTIONS = (Action.DELETE, Action.PUSH)
 
 
 class ObjectType(models.TextChoices):
@@ -39,6 +45,8 @@ class Reason(models.TextChoices):
     AGED_OUT = "aged_out", _("data older than the window")
     DELETED = "deleted", _("deleted in the shop")
     LEFT_FEED = "left_feed", _("no longer eligible")
+    CHANGED = "changed", _("changed in the shop")
+    ENTERED = "entered", _("entered the feeds")
 
 
 class Status(models.TextChoices):
@@ -73,6 +81,9 @@ class ClerkDeletion(models.Model):
     )
     delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
     last_error = models.TextField(_("last error"), blank=True)
+    version = models.PositiveIntegerField(
+        _("version"), default=0, help_text=_("Moves with every intent coalesced into this row.")
+    )
 
     class Meta:
         db_table = "gdpr_clerkdeletion"
@@ -87,11 +98,17 @@ class ClerkDeletion(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=(
-                    models.Q(action="delete", object_id__isnull=False) & ~models.Q(object_type="")
+                    models.Q(action__in=["delete", "push"], object_id__isnull=False) & ~models.Q(object_type="")
                     | models.Q(action="forget", object_type="")
                 ),
-                name="outbox_action_shape",
-            )
+                name="outbox_action_shape_v2",
+            ),
+            # Coalescing (`clerk.outbox`): one pending intent per object, the latest.
+            models.UniqueConstraint(
+                fields=["object_type", "object_id"],
+                condition=models.Q(status="pending", action__in=["delete", "push"]),
+                name="outbox_one_pending_intent",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -99,7 +116,18 @@ class ClerkDeletion(models.Model):
             if self.object_id is None:
                 return str(_("forget a person by email"))
             return _("forget customer %(id)s") % {"id": self.object_id}
+        if self.action == Action.PUSH:
+            return _("push %(type)s %(id)s") % {"type": self.get_object_type_display(), "id": self.object_id}
         return _("delete %(type)s %(id)s") % {"type": self.get_object_type_display(), "id": self.object_id}
+
+
+class ClerkPush(ClerkDeletion):
+    """The outbox's push rows, for their own page in the admin (`clerk.admin_push`)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("Clerk push")
+        verbose_name_plural = _("Clerk pushes (outbox)")
 
 
 class Outcome(models.TextChoices):

@@ -175,6 +175,9 @@ CLERK_FEED_BASIC_AUTH = env.str("CLERK_FEED_BASIC_AUTH", default="")
 # Empty list: plain single-language feeds. Otherwise Clerk's language names, e.g. italian,english.
 CLERK_LANGUAGES = env.list("CLERK_LANGUAGES", default=[])
 CLERK_DATA_PURPOSE = env.str("CLERK_DATA_PURPOSE", default="personalisation")
+# What changes are pushed to Clerk between its imports: off, catalogue (products, categories,
+# pages) or all (customers and orders too, under the GDPR policy). Checked by clerk.E001.
+CLERK_PUSH = env.str("CLERK_PUSH", default="catalogue")
 # How many web processes share this configuration (gunicorn sets it from its worker count);
 # a per-process cache with more than one is refused by the checks.
 CLERK_WEB_WORKERS = env.int("CLERK_WEB_WORKERS", default=1)

@@ -2,7 +2,8 @@
 
 `track_feed_changes(...)` wraps every write that can change who is eligible (a consent change,
 an import of customers or orders). In the write's transaction it queues a Clerk deletion for
-each customer and order that left the feeds and moves the `updated_at` of each one that entered
+each customer and order that left the feeds, a push (`CLERK_PUSH=all`) for each one that
+entered, and moves the `updated_at` of each one that entered
 (never back; `FeedChanges.keep_times` exempts times the write set itself). `Scope` says what a
 write can affect, `Membership` who of it is in the feeds now. Set-based: a few queries per
 `CHUNK` (500) ids, never one per row.
@@ -23,8 +24,8 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from clerk.batching import chunked
-from clerk.models import ObjectType
-from clerk.outbox import queue_deletions
+from clerk.models import ObjectType, Reason
+from clerk.outbox import queue_deletions, queue_pushes
 from gdpr.policy import eligible_customers, eligible_orders
 from shop.models import Customer, CustomerEmail, Order, email_key
 
@@ -143,6 +144,9 @@ def track_feed_changes(
         queue_deletions(object_type=ObjectType.ORDERS, ids=changes.exits.orders, reason=reason)
         # In the same transaction: the feeds' positions follow (`feeds.listing`).
         feed_membership_changed.send(sender=FeedChanges, exits=changes.exits, entries=changes.entries, now=now)
+        # What entered reaches Clerk at once where CLERK_PUSH says so (clerk.push).
+        queue_pushes(object_type=ObjectType.CUSTOMERS, ids=changes.entries.customers, reason=Reason.ENTERED)
+        queue_pushes(object_type=ObjectType.ORDERS, ids=changes.entries.orders, reason=Reason.ENTERED)
         if touch_entries:
             _move_forward(Customer, changes.entries.customers - changes.kept_customers, now)
             _move_forward(Order, changes.entries.orders - changes.kept_orders, now)

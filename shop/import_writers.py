@@ -23,6 +23,7 @@ from django.db.models import Model
 from django.utils import timezone
 
 from shop.bulk import fetch_grouped, fetch_rows, insert_rows, upsert_rows
+from shop.change_hook import objects_changed
 from shop.import_types import ConsentLedger, FeedGuard, Reporter, TypeCounts
 from shop.importfile import Outline
 from shop.models import Category, Customer, Order, OrderLine, Page, Product, ProductCategory, email_key, record_emails
@@ -210,6 +211,7 @@ class _Writer:
             upsert_rows(self.model, ("id", "updated_at", *self.columns), rows)
             self.write_relations(fresh, relinked)
             self.after_write(accepted, written, now, outcome, feeds)
+            objects_changed(self.type_name, sorted(written))
         return outcome, accepted
 
 
@@ -315,6 +317,7 @@ class _CategoryWriter(_Writer):
             touched -= {None} | self.given_times
             if touched:
                 Category.objects.filter(pk__in=touched).update(updated_at=timezone.now())
+            objects_changed(self.type_name, sorted(({parents[c] for c in moves} | set(moves.values())) - {None}))
 
 
 def _tree_problems(links: dict[int, tuple[int, ...]]) -> dict[int, list[Problem]]:
@@ -424,6 +427,7 @@ class _CustomerWriter(_Writer):
             )
         if feeds is not None:
             feeds.keep_times(customers=written | newly_changed)
+        objects_changed(self.type_name, sorted(newly_changed))
         outcome.counts.unchanged -= len(newly_changed)
         outcome.counts.updated += len(newly_changed)
 

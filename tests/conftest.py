@@ -76,6 +76,9 @@ def _clerk_settings(settings, _fake_clerk_server):
     settings.CLERK_PRIVATE_KEY = TEST_PRIVATE_KEY
     settings.CLERK_API_CONNECT_TIMEOUT = 0.5
     settings.CLERK_API_READ_TIMEOUT = 1.0
+    # No pushes unless a test asks for them (tests/clerk/test_push.py): the other tests count
+    # the outbox's rows and calls of deletions.
+    settings.CLERK_PUSH = "off"
     _fake_clerk_server.reset()
     _fake_clerk_server.state.slow_seconds = 2.0
     yield

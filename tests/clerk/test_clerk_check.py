@@ -106,6 +106,7 @@ def test_a_healthy_deployment_exits_0_and_says_what_it_checked(healthy):
         "feed:customers": "ok",
         "feed:pages": "ok",
         "outbox": "ok",
+        "push": "ok",
         "gdpr_sweep": "ok",
         "imports": "ok",
         "rank_index": "ok",
@@ -124,7 +125,7 @@ def test_the_terminal_output_is_one_line_per_check_and_a_summary(healthy):
     lines = output.splitlines()
     assert status == 0
     assert lines[0].split()[:2] == ["OK", "settings"]
-    assert lines[-1] == "clerk_check: 13 ok, 0 warning(s), 0 failure(s)"
+    assert lines[-1] == "clerk_check: 14 ok, 0 warning(s), 0 failure(s)"
 
 
 def test_a_broken_database_exits_2_and_skips_what_needs_it(fake_clerk):

@@ -36,6 +36,7 @@ def test_gdpr_registers_its_hooks_and_its_check():
         "clerk_api",
         "feeds",
         "outbox",
+        "push",
         "gdpr_sweep",
         "imports",
         "rank_index",

@@ -2,8 +2,9 @@
 
 A mirror of Clerk is built only from what Clerk really received: the objects of importer walks
 over /feed/customers.json and /feed/orders.json (limit/offset until `[]`), and the calls the
-fake Clerk got (`DELETE /customers|/orders`, `POST /privacy/forget`, which removes the person
-and anonymises their orders). Random sequences of imports, email changes, consent grants and
+fake Clerk got (`POST /customers|/orders`: pushes, with `CLERK_PUSH=all`; `DELETE
+/customers|/orders`; `POST /privacy/forget`, which removes the person and anonymises their
+orders). Random sequences of imports, email changes, consent grants and
 withdrawals, erasures, settings changes and clock moves run, each followed by a sweep and a
 delivery pass; then the mirror's customers and non-anonymised orders must be admitted by the
 policy now. Runs on SQLite and PostgreSQL alike (as the whole suite does).
@@ -113,7 +114,11 @@ class Mirror:
 
     def receive(self, calls: list) -> None:
         for call in calls[self.seen_calls :]:
-            if call.method == "DELETE" and call.path in ("/customers", "/orders"):
+            if call.method == "POST" and call.path in ("/customers", "/orders"):
+                store = self.customers if call.path == "/customers" else self.orders
+                for obj in call.body[call.path.strip("/")]:
+                    store[obj["id"]] = obj
+            elif call.method == "DELETE" and call.path in ("/customers", "/orders"):
                 store = self.customers if call.path == "/customers" else self.orders
                 for object_id in json.loads(call.query[call.path.strip("/")][0]):
                     store.pop(object_id, None)
@@ -166,7 +171,7 @@ class TestMirrorOfClerk(TestCase):
         mirror = Mirror()
         client = HTTPSClient(headers={"X-Clerk-Authorization": f"Bearer {TEST_TOKEN}"})
         with (
-            override_settings(CLERK_DATA_PURPOSE="personalisation", GDPR_RECENT_DAYS=730),
+            override_settings(CLERK_DATA_PURPOSE="personalisation", GDPR_RECENT_DAYS=730, CLERK_PUSH="all"),
             time_machine.travel(START, tick=True) as traveller,
         ):
             customers, orders = world
@@ -241,3 +246,16 @@ class TestMirrorOfClerk(TestCase):
             traveller.shift(dt.timedelta(days=args[0]))
         elif kind == "walk":
             mirror.import_walk(client)
+
+
+@pytest.mark.django_db
+def test_the_mirror_receives_pushes(fake_clerk, settings):
+    """The property above sees pushes: an imported customer reaches Clerk without any walk."""
+    settings.CLERK_PUSH = "all"
+    registered = unix(timezone.now() - dt.timedelta(days=3))
+    obj = {"id": 1, "name": "Ada", "email": EMAILS[0], "registered_at": registered, "terms_accepted_at": registered}
+    import_objects({"customers": [obj]}, reporter=Reporter(), ledger=LedgerForImport())
+    deliver_pending()
+    mirror = Mirror()
+    mirror.receive(fake_clerk.state.calls)
+    assert set(mirror.customers) == {1}

@@ -14,7 +14,7 @@ class Command(BaseCommand):
     help = (
         "Check the deployment: settings (check --deploy), database and migrations, the shared "
         "cache, Clerk's token service (a real call), a sample page of every feed against Clerk's "
-        "rules, the GDPR deletion outbox and reconciliation pass, and the latest imports by Clerk. "
+        "rules, the GDPR deletion outbox, pushes and the reconciliation pass, and the latest imports by Clerk. "
         "Exit status: 0 all ok, 1 a warning, 2 a failure."
     )
     # The settings check runs the system checks itself, deployment checks included, and
@@ -35,6 +35,12 @@ class Command(BaseCommand):
             type=int,
             default=24 * 60,
             help="fail when a deletion has waited this long (default 1440)",
+        )
+        parser.add_argument(
+            "--push-fail-minutes",
+            type=int,
+            default=60,
+            help="fail when a push to Clerk has waited this long (default 60)",
         )
         parser.add_argument(
             "--import-max-age-hours",
@@ -61,6 +67,7 @@ class Command(BaseCommand):
             sample=max(1, opts["sample"]),
             outbox_warn_minutes=opts["outbox_warn_minutes"],
             outbox_fail_minutes=opts["outbox_fail_minutes"],
+            push_fail_minutes=opts["push_fail_minutes"],
             import_max_age_hours=opts["import_max_age_hours"],
             sweep_max_age_hours=opts["sweep_max_age_hours"],
             skip=frozenset(opts["skip"]),

@@ -1,4 +1,4 @@
-"""`manage.py clerk_sync`: deliver the outbox to Clerk; `--loop` also runs the registered
+"""`manage.py clerk_sync`: deliver the outbox (deletions, pushes) to Clerk; `--loop` also runs the registered
 reconciliation pass (`clerk.hooks.reconciles_with`: gdpr's sweep) at start and periodically."""
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from clerk.delivery import deliver_pending
 
 class Command(BaseCommand):
     help = (
-        "Deliver pending deletions (objects, and /privacy/forget for erased people) to Clerk, in "
-        "batches of at most 100 ids, with retries and backoff. One pass by default; --loop runs "
+        "Deliver the outbox to Clerk: pending deletions (objects, and /privacy/forget for erased "
+        "people) and pushes of changed objects (CLERK_PUSH), in batches of at most 100 objects, "
+        "with retries and backoff. One pass by default; --loop runs "
         "as a worker until SIGTERM/SIGINT. Exit status: 0 when the pass (or the worker) ended "
         "normally, 1 on a configuration error (missing Clerk keys)."
     )
@@ -61,7 +62,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"{timezone.now():%Y-%m-%d %H:%M:%S} {sweep()}")
                 last_sweep = time.monotonic()
             report = deliver_pending()
-            if report.calls or report.superseded:
+            if report.calls or report.superseded or report.deleted_instead:
                 self.stdout.write(f"{timezone.now():%Y-%m-%d %H:%M:%S} {report}")
                 continue
             self._sleep(interval)

@@ -2,7 +2,8 @@
 
 A thin wrapper over `shop.importing` that hands it the consent ledger registered through
 `shop.consent_hook`. Without one, a file holding customers or orders is refused whole (exit 2,
-nothing written); the catalogue types are imported as usual.
+nothing written); the catalogue types are imported as usual. The run's changes are pushed to
+Clerk (`shop.change_hook.import_run`) unless `--no-push` or too many changed; it says which.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from shop.change_hook import import_run
 from shop.consent_hook import PERSONAL_TYPES, consent_ledger
 from shop.importfile import ImportFile, UnreadableFile
 from shop.importing import DEFAULT_BATCH_SIZE, RefusedTypes, import_file
@@ -50,8 +52,15 @@ class Command(BaseCommand):
             default=DEFAULT_BATCH_SIZE,
             help=f"objects per transaction (default {DEFAULT_BATCH_SIZE})",
         )
+        parser.add_argument(
+            "--no-push",
+            action="store_true",
+            help="queue no push of the changed objects to Clerk (an initial import: Clerk's next "
+            "import of the feeds brings them); without it a type with more than 10%% of its rows "
+            "changed is not pushed either",
+        )
 
-    def handle(self, *args, file, type_name, batch_size, **options):
+    def handle(self, *args, file, type_name, batch_size, no_push=False, **options):
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1", returncode=EXIT_UNREADABLE)
         terminal = self.stderr.isatty()
@@ -61,7 +70,10 @@ class Command(BaseCommand):
         # Fail closed: personal data is never imported as if consent handling did not exist.
         only = None if ledger is not None else [t for t in TYPES if t not in PERSONAL_TYPES]
         try:
-            with ImportFile(file, type_name=type_name, stdin=options.get("stdin")) as source:
+            with (
+                import_run(push=not no_push) as pushes,
+                ImportFile(file, type_name=type_name, stdin=options.get("stdin")) as source,
+            ):
                 result = import_file(
                     source,
                     reporter=reporter,
@@ -79,6 +91,8 @@ class Command(BaseCommand):
         except UnreadableFile as exc:
             raise CommandError(f"{exc}; nothing was imported", returncode=EXIT_UNREADABLE) from exc
         self.stdout.write(f"import_shop: {result.summary()}")
+        for line in pushes.lines:
+            self.stdout.write(f"push: {line}")
         if result.rejected:
             raise CommandError(
                 f"{result.rejected} object(s) rejected (see above); the others were imported",
