@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from clerk.delivery import deliver_pending
 from gdpr.models import Purpose, Source
-from shop.models import Customer
+from shop.models import Customer, Product
 from tests.conftest import HTTPSClient
 from tests.italian import data_pattern, english_in, stored_texts, suspects
 
@@ -25,9 +25,13 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def demo_shop(fake_clerk, feed_client):
+def demo_shop(fake_clerk, feed_client, settings):
     call_command("seed_demo", products=15, customers=12, orders=40, stdout=open("/dev/null", "w"))
+    settings.CLERK_PUSH = "catalogue"  # the default: an admin edit queues a push
+    for product in Product.objects.order_by("pk")[:2]:
+        product.save()
     deliver_pending()  # delivered rows and their attempts, at the fake Clerk
+    Product.objects.order_by("pk").first().save()  # and one push still pending
     assert feed_client.get("/feed/products.json").status_code == 200  # an import run
     return get_user_model().objects.create_superuser("boss", "boss@shop.example", "pw")
 
@@ -43,8 +47,9 @@ def admin_pages(client) -> list[tuple[str, str]]:
         pages.append((f"{info} search", reverse("admin:{}_{}_changelist".format(*info)) + "?q=zzz"))
         if model_admin.has_add_permission(_Request()):
             pages.append((f"{info} add", reverse("admin:{}_{}_add".format(*info))))
-        objects = list(model._default_manager.order_by("pk").values_list("pk", flat=True)[:1])
-        objects += list(model._default_manager.order_by("-pk").values_list("pk", flat=True)[:1])
+        shown = model_admin.get_queryset(_Request())  # a proxy's page shows only its own rows
+        objects = list(shown.order_by("pk").values_list("pk", flat=True)[:1])
+        objects += list(shown.order_by("-pk").values_list("pk", flat=True)[:1])
         for pk in dict.fromkeys(objects):
             pages.append((f"{info} {pk}", reverse("admin:{}_{}_change".format(*info), args=[pk])))
             pages.append((f"{info} {pk} history", reverse("admin:{}_{}_history".format(*info), args=[pk])))
@@ -68,7 +73,9 @@ def test_every_admin_page_of_the_demo_shop_is_in_italian(demo_shop, tmp_path):
     anonymous = client.get(reverse("admin:login"))
     client.force_login(demo_shop)
     pages = [("login", anonymous)]
-    for name, url in admin_pages(client):
+    every = admin_pages(client)
+    assert any("/clerkpush/" in url and url.endswith("/change/") for _, url in every)  # a push's page too
+    for name, url in every:
         response = client.get(url)
         assert response.status_code == 200, (name, url, response.status_code)
         pages.append((name, response))
