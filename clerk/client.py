@@ -73,6 +73,7 @@ class ClerkClient:
         self.public_key = public_key
         self.private_key = private_key
         self.timeout = (connect_timeout, read_timeout)
+        self.last_status: int | None = None  # the HTTP status of the last reply (the outbox's attempts)
         self.session = requests.Session()
         # No retries here: the caller knows whether a retry is safe and how long it may wait.
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
@@ -121,6 +122,7 @@ class ClerkClient:
         self, method: str, path: str, *, json: Any = None, params: dict | None = None, data: bytes | None = None
     ) -> dict[str, Any]:
         url = f"{self.base_url}{path}"
+        self.last_status = None
         if json is not None:
             data = orjson.dumps(json)
         headers = {"Content-Type": "application/json"} if data is not None else {}
@@ -140,7 +142,7 @@ class ClerkClient:
                 stream=True,
                 allow_redirects=False,
             ) as response:
-                status = response.status_code
+                status = self.last_status = response.status_code
                 retry_after = _retry_after(response)
                 # A transient status is judged on its status alone: its body is not read.
                 content = None

@@ -1,7 +1,7 @@
 """Delivering the outbox to Clerk: claim, send, acknowledge; retry with backoff.
 
     deliver_pending(*, clock=, client=, max_calls=) -> DeliveryReport   until no row is due
-    claim_batch(*, now) -> Claim | None, acknowledge(claim, *, now), backoff(attempts)
+    claim_batch(*, now) -> Claim | None, acknowledge(claim, *, now, http_status=), backoff(attempts)
 
 Rows are leased (`LEASE`); a deletion of a served object is dropped (`superseded`; erasures never
 are); a push is rendered by the feeds when claimed, a deletion instead when no longer served.
@@ -131,7 +131,7 @@ def _deliver(client: ClerkClient, claim: Claim, *, clock: Clock, report: Deliver
             return
         report.calls += 1
         try:
-            _send(client, part)
+            http_status = _send(client, part)
         except ClerkUnreachable as exc:
             # Clerk is down: this part and those not yet sent wait, and no refusal counts.
             unsettled = replace(part, rows=[r for p in (part, *parts) for r in p.rows])
@@ -153,7 +153,7 @@ def _deliver(client: ClerkClient, claim: Claim, *, clock: Clock, report: Deliver
             report.retrying += len(part.rows) - failed
             _log(part, "refused")
         else:
-            acknowledge(part, now=clock())
+            acknowledge(part, now=clock(), http_status=http_status)
             report.delivered += len(part.rows)
             _log(part, "ok")
 
@@ -190,8 +190,9 @@ def claim_batch(*, now: dt.datetime) -> Claim | None:
     return claim
 
 
-def _send(client: ClerkClient, claim: Claim) -> None:
-    """One Clerk call for the claim (step 2); raises the client's errors."""
+def _send(client: ClerkClient, claim: Claim) -> int | None:
+    """One Clerk call for the claim (step 2): the HTTP status of Clerk's "ok"; raises the
+    client's errors."""
     if claim.action == Action.FORGET:
         row = claim.rows[0]
         if row.email:
@@ -202,9 +203,10 @@ def _send(client: ClerkClient, claim: Claim) -> None:
         client.upsert_encoded(claim.object_type, [claim.payloads[i] for i in claim.ids])
     else:
         client.delete(claim.object_type, claim.ids)
+    return client.last_status
 
 
-def acknowledge(claim: Claim, *, now: dt.datetime) -> None:
+def acknowledge(claim: Claim, *, now: dt.datetime, http_status: int | None = None) -> None:
     """Mark the claim's rows delivered after Clerk's "ok" (step 3): those still at the version
     sent. A row whose intent moved meanwhile (a newer push, a deletion) stays pending, due now."""
     pks = [r.pk for r in claim.rows]
@@ -222,7 +224,7 @@ def acknowledge(claim: Claim, *, now: dt.datetime) -> None:
             ClerkDeletion.objects.filter(
                 action=Action.PUSH, status=Status.FAILED, object_type=claim.object_type, object_id__in=claim.ids
             ).update(status=Status.SUPERSEDED)
-        _finish_attempts(claim, now=now, outcome=Outcome.OK)
+        _finish_attempts(claim, now=now, outcome=Outcome.OK, http_status=http_status)
 
 
 def _retry(claim: Claim, *, now, outcome, exc, retry_after=None, refused=False) -> dt.timedelta:
@@ -278,13 +280,13 @@ def _by_version(rows: list[ClerkDeletion]) -> dict[int, list[int]]:
     return by_version
 
 
-def _finish_attempts(claim: Claim, *, now, outcome, exc=None) -> None:
+def _finish_attempts(claim: Claim, *, now, outcome, exc=None, http_status: int | None = None) -> None:
     if claim.action == Action.PUSH:  # pushes log no attempts (`_log_attempts`)
         return
     DeliveryAttempt.objects.filter(batch=claim.batch, outcome=Outcome.IN_FLIGHT).update(
         outcome=outcome,
         finished_at=now,
-        http_status=getattr(exc, "status", None),
+        http_status=getattr(exc, "status", http_status),
         error=str(exc)[:1000] if exc else "",
     )
 

@@ -77,7 +77,9 @@ class ClerkDeletion(models.Model):
     next_attempt_at = models.DateTimeField(_("next attempt at"), default=timezone.now)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     refusals = models.PositiveIntegerField(
-        _("refusals since last retry"), default=0, help_text=_("Capped: then the row fails.")
+        _("refusals since last retry"),
+        default=0,
+        help_text=_("Clerk's refusals of this row in a row; at the limit the row fails."),
     )
     delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
     last_error = models.TextField(_("last error"), blank=True)

@@ -54,7 +54,8 @@ def test_success_delivers_and_marks_delivered(fake_clerk, clock):
     assert json.loads(call.query["customers"][0]) == [1, 2, 3]
     assert call.query["key"] == ["test-public-key"] and call.query["private_key"] == ["test-private-key"]
     assert set(statuses().values()) == {Status.DELIVERED}
-    assert set(DeliveryAttempt.objects.values_list("outcome", flat=True)) == {Outcome.OK}
+    # The attempt keeps Clerk's HTTP status, success included (the admin shows it).
+    assert set(DeliveryAttempt.objects.values_list("outcome", "http_status")) == {(Outcome.OK, 200)}
     # Nothing left: a second run sends nothing.
     assert deliver_pending(clock=clock).calls == 0
 
@@ -74,7 +75,7 @@ def test_5xx_then_success_retries_after_backoff(fake_clerk, clock):
     row.refresh_from_db()
     assert row.status == Status.DELIVERED and row.attempts == 2
     outcomes = list(row.deliveries.order_by("started_at").values_list("outcome", "http_status"))
-    assert outcomes == [(Outcome.UNREACHABLE, 500), (Outcome.OK, None)]
+    assert outcomes == [(Outcome.UNREACHABLE, 500), (Outcome.OK, 200)]
     assert len(fake_clerk.calls("/orders", "DELETE")) == 2
 
 

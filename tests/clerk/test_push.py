@@ -307,6 +307,10 @@ class KilledAfterSending:
         self.die_on = die_on
         self.calls = 0
 
+    @property
+    def last_status(self):
+        return self.real.last_status
+
     def upsert_encoded(self, object_type, objects):
         self.calls += 1
         reply = self.real.upsert_encoded(object_type, objects)
