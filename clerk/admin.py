@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from clerk.delivery import MAX_REFUSALS
-from clerk.models import ClerkDeletion, DeliveryAttempt, Outcome, Status
+from clerk.models import Action, ClerkDeletion, DeliveryAttempt, Outcome, Status
 from clerk.outbox import retry_now
 from shop.admin import ReadOnlyMixin, compact_time, short_text
 from shop.audit import audit_action, log_admin_action
@@ -95,6 +95,10 @@ class ClerkDeletionAdmin(ReadOnlyAdmin):
     readonly_fields = fields
     inlines = [DeliveryAttemptInline]
     actions = ["retry"]
+
+    def get_queryset(self, request):
+        # Pushes have their own page (`clerk.admin_push`): this one lists deletions and forgets.
+        return super().get_queryset(request).exclude(action=Action.PUSH)
 
     def has_retry_permission(self, request):
         return request.user.has_perm("clerk.change_clerkdeletion")

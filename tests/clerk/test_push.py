@@ -472,6 +472,9 @@ def test_the_admin_shows_pushes_per_type(push_catalogue, fake_clerk, clock, djan
     assert summary["pages"]["pending"] == 1
     assert "Object" in response.content.decode() and "is invalid" in response.content.decode()
     assert len(response.context["cl"].result_list) == 4  # push rows only
+    queue_deletions(object_type="categories", ids=[99], reason=Reason.DELETED)
+    deletions = admin.get(reverse("admin:clerk_clerkdeletion_changelist"))
+    assert [row.action for row in deletions.context["cl"].result_list] == [Action.DELETE]  # no pushes there
 
 
 def test_retrying_a_failed_row_never_makes_two_pending_intents_of_one_object(push_catalogue):
