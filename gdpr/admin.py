@@ -276,7 +276,8 @@ def clerk_outbox(obj):
         [
             (
                 compact_time(r.created_at),
-                reverse("admin:clerk_clerkdeletion_change", args=[r.pk]),
+                # A push has its own admin page (`clerk.admin_push`), a deletion or forget this one.
+                reverse(f"admin:clerk_{'clerkpush' if r.action == 'push' else 'clerkdeletion'}_change", args=[r.pk]),
                 str(r),
                 r.get_reason_display(),
                 r.get_status_display(),

@@ -255,3 +255,15 @@ def test_the_csv_header_speaks_the_admins_language(admin):
     )
     first = b"".join(response.streaming_content).decode("utf-8-sig").splitlines()[0]
     assert first.startswith("id cliente,nome del cliente,email del cliente,finalità,stato")
+
+
+def test_a_push_of_the_person_links_to_its_own_page(admin, settings):
+    settings.CLERK_PUSH = "all"  # customers and orders are pushed too, under the policy
+    anna = CustomerFactory(name="Anna")
+    anna.save()  # an admin edit: a push of this customer is queued
+    push = ClerkDeletion.objects.get(object_type="customers", object_id=anna.pk)
+    assert push.action == "push"
+    html = admin.get(page(anna)).content.decode()
+    target = reverse("admin:clerk_clerkpush_change", args=[push.pk])
+    assert f'href="{target}"' in html and f"push customer {anna.pk}" in html
+    assert admin.get(target).status_code == 200
