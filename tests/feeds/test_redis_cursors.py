@@ -164,3 +164,24 @@ def test_walks_are_exact_and_back_to_back_walks_too():
     Product.objects.filter(pk=10).delete()
     assert walk() == [20, 30, 40, 50, 60]
     assert cache.get("anything") is None  # the Django cache itself still works beside the hashes
+
+
+def test_a_served_page_keeps_its_cursor_for_a_retry_and_releases_it_with_the_next_page():
+    walks = cursors(limit=5)
+    walks.advance(served=0, next_offset=5, last_pk=60, start=None, upto=60, by_rows=(3, 30))
+    assert walks.get(5) == 60 and walks.get(3) == 30
+    assert walks.find(0).held == 1 and walks.find(0).upto == 60 and walks.find(0).last_pk is None
+    walks.advance(served=0, next_offset=5, last_pk=60, start=None, upto=60, by_rows=(3, 30))  # a retry
+    assert walks.find(5).waiting == 1 and walks.find(3).waiting == 1
+    walks.advance(served=3, next_offset=8, last_pk=90, start=30, upto=90)
+    assert walks.get(5) is None and walks.find(0) is None and walks.find(3).held == 1
+    walks.walk_ended(8)
+    assert not walks._redis.client.exists(walks.hash_key)
+
+
+def test_records_of_the_earlier_format_are_read():
+    walks = cursors()
+    walks._redis.client.hset(walks.hash_key, "2", f"20|1|{time.time() + 60:.3f}")
+    assert walks.get(2) == 20
+    walks.advance(served=2, next_offset=4, last_pk=40)
+    assert walks.get(2) is None and walks.get(4) == 40
