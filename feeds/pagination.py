@@ -6,7 +6,9 @@ and orders at the position kept in `feeds.listing` (exact), for a catalogue exac
 can have left it during the walk, else `cold_seek_margin(offset)` rows early (a recent deletion,
 `modified_after`). Pages may overlap, never skip a row that stayed in the feed (docs/feeds.md,
 "Pagination design"). `Cursors` keeps an identity's pending cursors in Django's cache (on Redis:
-one hash, one atomic script per write); `keyset_batches()` reads in key order in constant memory.
+one hash, one atomic script per write); a served page keeps its own until its walk's next page
+(a retry), and a short page adds one at offset + rows served. `keyset_batches()` reads in key
+order in constant memory.
 """
 
 from __future__ import annotations
@@ -232,7 +234,8 @@ class Cursors:
 
     One cache entry per identity (feed, walk query, client) holds only the cursors some walk
     still waits on: a page that continues at offset N adds one waiting walk at N; serving the
-    page at N (or the empty page past the end) releases one. A walk that ended leaves nothing
+    page at N (or the empty page past the end) releases one, and the page keeps its cursor,
+    held, until the walk's next page is served (`advance(start=…)`). A walk that ended leaves nothing
     behind, so the next walk of the identity meets none of its cursors (docs/feeds.md).
 
     A cache failure only costs speed or duplicates (the pager seeks early), never a skipped row.
