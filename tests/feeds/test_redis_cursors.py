@@ -11,6 +11,9 @@ import uuid
 
 import pytest
 from django.core.cache import cache
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from feeds import pagination
 from feeds.params import FeedParams
@@ -185,3 +188,39 @@ def test_records_of_the_earlier_format_are_read():
     assert walks.get(2) == 20
     walks.advance(served=2, next_offset=4, last_pk=40)
     assert walks.get(2) is None and walks.get(4) == 40
+
+
+_keys = st.integers(1, 60)
+
+
+@st.composite
+def _update(draw):
+    """An update as pages make them: the next offset after the served one, and maybe the
+    rows-served one before it, each naming the other as its sibling."""
+    release = draw(st.integers(0, 4))
+    keep = draw(st.none() | st.tuples(st.none() | _keys, st.none() | _keys))
+    after = draw(st.integers(release + 1, 6))
+    adds = [] if draw(st.booleans()) else [(after, draw(_keys), None)]
+    if adds and after > release + 1 and draw(st.booleans()):
+        by_rows = draw(st.integers(release + 1, after - 1))
+        adds = [(after, adds[0][1], by_rows), (by_rows, draw(_keys), after)]
+    return {"release": release, "keep": keep, "adds": adds}
+
+
+@hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(updates=st.lists(_update(), max_size=12))
+def test_property_the_script_and_the_generic_update_agree(updates):
+    """`_UPDATE_SCRIPT` is `_apply` on Redis: the same updates leave the same records."""
+    walks = cursors(client=f"agree-{uuid.uuid4().hex}")
+    now = time.time()
+    pending: dict = {}
+    for update in updates:
+        pagination._apply(pending, release=update["release"], keep=update["keep"], adds=update["adds"], now=now)
+        walks._redis.update(
+            walks.hash_key, release=update["release"], keep=update["keep"], adds=update["adds"], now=now
+        )
+        on_redis = {offset: walks._redis.get(walks.hash_key, offset, now) for offset in range(7)}
+        assert {offset: r._replace(expires=0) for offset, r in on_redis.items() if r is not None} == {
+            offset: r._replace(expires=0) for offset, r in pending.items()
+        }
+    walks._redis.client.delete(walks.hash_key)
