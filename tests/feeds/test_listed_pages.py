@@ -9,6 +9,7 @@ never make a later page skip (their positions stay until `LONGEST_WALK` after th
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 
 import orjson
 import pytest
@@ -94,6 +95,38 @@ def test_a_retried_page_returns_the_same_rows(shop, feed):
     first = page(feed, limit=5, offset=5)  # releases the cursor of offset 5
     assert page(feed, limit=5, offset=5) == first == shop.eligible[feed][5:10]
     assert page(feed, limit=5, offset=10) == shop.eligible[feed][10:15]
+
+
+def test_a_retry_after_changes_returns_the_same_rows_and_the_walk_goes_on_exactly():
+    make("customers", range(10, 60, 2))
+    refresh("customers")
+    assert page("customers", limit=5, offset=0) == [10, 12, 14, 16, 18]
+    first = page("customers", limit=5, offset=5)
+    assert first == [20, 22, 24, 26, 28]
+    make("customers", [5, 23])  # behind the walk and inside the page's range
+    refresh("customers")  # both listed: the positions move up
+    ledger(26, granted=False)  # leaves the feed
+    assert page("customers", limit=5, offset=5) == [20, 22, 23, 24, 28]  # what is left, plus what entered
+    served = []
+    offset = 10
+    while ids := page("customers", limit=5, offset=offset):
+        served += ids
+        offset += 5
+    assert served == list(range(30, 60, 2))  # no repeat, no skip
+
+
+def test_a_walk_advancing_by_rows_served_is_exact_while_rows_enter_behind_and_leave_ahead():
+    make("customers", range(10, 90, 2))
+    refresh("customers")
+    served, offset, withdrawn = [], 0, set()
+    while ids := page("customers", limit=5, offset=offset):
+        served += ids
+        offset += len(ids)
+        make("customers", [ids[-1] - 1])  # enters behind the walk: positions move up
+        if ids[-1] + 4 < 90:
+            ledger(ids[-1] + 4, granted=False)  # leaves ahead of the walk
+            withdrawn.add(ids[-1] + 4)
+    assert served == sorted(set(range(10, 90, 2)) - withdrawn), "every row once, none withdrawn served"
 
 
 def test_rows_that_leave_behind_a_cold_walk_never_make_it_skip():
@@ -205,8 +238,9 @@ def eventful_walks(draw):
             "leave": st.lists(st.tuples(st.sampled_from(["behind", "anywhere"]), st.integers(0, 10_000)), max_size=2),
             "come_back": st.lists(st.integers(0, 10_000), max_size=1),
             "insert": st.lists(st.integers(1, 120), max_size=2),
-            "evict": st.sampled_from(["none", "all"]),
-            "retry": st.booleans(),
+            "evict": st.sampled_from(["none", "none", "all"]),
+            # a retry of the page just served, before or after this step's changes
+            "retry": st.sampled_from(["no", "at once", "after the changes"]),
             "refresh": st.booleans(),
         }
     )
@@ -227,38 +261,31 @@ def objection(pk, granted=False):
 
 @hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(plan=eventful_walks())
-def test_property_cold_and_retried_pages_never_skip_and_are_exact_on_unchanged_data(db, plan):
+def test_property_cold_and_retried_pages_never_skip_and_walks_finding_their_cursors_are_exact(db, plan):
     # Each example in a transaction rolled back (the consent ledger is append-only).
     with transaction.atomic():
         eventful_walk(plan)
         transaction.set_rollback(True)
 
 
+def eligible_now():
+    return set(eligible_customers().values_list("pk", flat=True))
+
+
 def eventful_walk(plan):
+    """One walk, taking each retry's answer as an importer does. Never a skip; when every page
+    found its cursor (no eviction), every row in the feed for the whole walk is served exactly
+    once, whatever changed, retries and rows-served advances included."""
     cache.clear()
     pagination.forget_unsaved_cursors()
     Customer.objects.bulk_create(CustomerFactory.build(id=pk) for pk in plan["initial"])
     if plan["listed"]:
         refresh("customers")
-    alive, left, changed = set(plan["initial"]), set(), False
+    alive, left, changed, evicted, emptied = set(plan["initial"]), set(), False, False, False
     limit = plan["limit"]
 
-    served, offset = [], 0
-    for step in range(10_000):
-        ids = page("customers", limit=limit, offset=offset)
-        assert set(ids) <= set(eligible_customers().values_list("pk", flat=True)), "served an ineligible row"
-        if step < len(plan["steps"]) and plan["steps"][step]["retry"]:
-            again = page("customers", limit=limit, offset=offset)
-            # A row listed behind the walk moves the positions up: the retry starts earlier.
-            assert again == ids or changed, "a retry returned other rows"
-        if not ids:
-            break
-        served += ids
-        offset += len(ids) if plan["by_served"] else limit
-        assert offset <= 100 * limit + 200, "the walk never ended"
-        if step >= len(plan["steps"]):
-            continue
-        change = plan["steps"][step]
+    def apply(change, served):
+        nonlocal changed, evicted
         for where, index in change["leave"]:
             candidates = sorted(alive & set(served) if where == "behind" else alive)
             if candidates:
@@ -275,15 +302,56 @@ def eventful_walk(plan):
                 changed = True
         fresh = set(change["insert"]) - alive - left
         Customer.objects.bulk_create(CustomerFactory.build(id=pk) for pk in sorted(fresh))
-        alive |= fresh
+        alive.update(fresh)
         changed = changed or bool(fresh)
         if change["refresh"]:
             refresh("customers")
         if change["evict"] == "all":
             cache.clear()
+            evicted = True
+
+    served, offset = [], 0
+    for step in range(10_000):
+        ids = page("customers", limit=limit, offset=offset)
+        assert set(ids) <= eligible_now(), "served an ineligible row"
+        change = plan["steps"][step] if step < len(plan["steps"]) else None
+        if change is not None and change["retry"] != "no":
+            before = eligible_now()
+            if change["retry"] == "after the changes":
+                apply(change, served + ids)
+            stable = before & eligible_now()
+            again = page("customers", limit=limit, offset=offset)
+            assert set(again) <= eligible_now(), "a retry served an ineligible row"
+            kept = [pk for pk in ids if pk in stable]
+            if not kept:
+                # Every row of the page left before the retry: it serves the next rows instead
+                # (never `[]` before the end), and the next page repeats them. The empty page
+                # past the end keeps no cursor: its retry is a cold page (rows listed behind
+                # the walk since come again).
+                emptied = True
+            elif not evicted:
+                # The same rows, less those that left meanwhile, plus those that entered
+                # within the page's range (then the page may end earlier, never later).
+                again_kept = [pk for pk in again if pk in stable]
+                assert again_kept == kept[: len(again_kept)], "a retry returned other rows"
+                if set(again) <= set(ids):
+                    assert again_kept == kept, "a retry returned other rows"
+            ids = again
+            if change["retry"] == "after the changes":
+                change = None  # applied
+        if not ids:
+            break
+        served += ids
+        offset += len(ids) if plan["by_served"] else limit
+        assert offset <= 100 * limit + 200, "the walk never ended"
+        if change is not None:
+            apply(change, served)
 
     lived_through = set(plan["initial"]) - left
     assert lived_through <= set(served), "a row that was in the feed for the whole walk was skipped"
+    if not evicted and not emptied:
+        counts = Counter(served)
+        assert [pk for pk in sorted(lived_through) if counts[pk] != 1] == [], "a walk finding its cursors is exact"
     if not changed:
         assert served == sorted(plan["initial"]), "a walk over unchanged data is exact, cold pages included"
 

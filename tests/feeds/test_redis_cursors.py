@@ -11,6 +11,9 @@ import uuid
 
 import pytest
 from django.core.cache import cache
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from feeds import pagination
 from feeds.params import FeedParams
@@ -164,3 +167,60 @@ def test_walks_are_exact_and_back_to_back_walks_too():
     Product.objects.filter(pk=10).delete()
     assert walk() == [20, 30, 40, 50, 60]
     assert cache.get("anything") is None  # the Django cache itself still works beside the hashes
+
+
+def test_a_served_page_keeps_its_cursor_for_a_retry_and_releases_it_with_the_next_page():
+    walks = cursors(limit=5)
+    walks.advance(served=0, next_offset=5, last_pk=60, start=None, upto=60, by_rows=(3, 30))
+    assert walks.get(5) == 60 and walks.get(3) == 30
+    assert walks.find(0).held == 1 and walks.find(0).upto == 60 and walks.find(0).last_pk is None
+    walks.advance(served=0, next_offset=5, last_pk=60, start=None, upto=60, by_rows=(3, 30))  # a retry
+    assert walks.find(5).waiting == 1 and walks.find(3).waiting == 1
+    walks.advance(served=3, next_offset=8, last_pk=90, start=30, upto=90)
+    assert walks.get(5) is None and walks.find(0) is None and walks.find(3).held == 1
+    walks.walk_ended(8)
+    assert not walks._redis.client.exists(walks.hash_key)
+
+
+def test_records_of_the_earlier_format_are_read():
+    walks = cursors()
+    walks._redis.client.hset(walks.hash_key, "2", f"20|1|{time.time() + 60:.3f}")
+    assert walks.get(2) == 20
+    walks.advance(served=2, next_offset=4, last_pk=40)
+    assert walks.get(2) is None and walks.get(4) == 40
+
+
+_keys = st.integers(1, 60)
+
+
+@st.composite
+def _update(draw):
+    """An update as pages make them: the next offset after the served one, and maybe the
+    rows-served one before it, each naming the other as its sibling."""
+    release = draw(st.integers(0, 4))
+    keep = draw(st.none() | st.tuples(st.none() | _keys, st.none() | _keys))
+    after = draw(st.integers(release + 1, 6))
+    adds = [] if draw(st.booleans()) else [(after, draw(_keys), None)]
+    if adds and after > release + 1 and draw(st.booleans()):
+        by_rows = draw(st.integers(release + 1, after - 1))
+        adds = [(after, adds[0][1], by_rows), (by_rows, draw(_keys), after)]
+    return {"release": release, "keep": keep, "adds": adds}
+
+
+@hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(updates=st.lists(_update(), max_size=12))
+def test_property_the_script_and_the_generic_update_agree(updates):
+    """`_UPDATE_SCRIPT` is `_apply` on Redis: the same updates leave the same records."""
+    walks = cursors(client=f"agree-{uuid.uuid4().hex}")
+    now = time.time()
+    pending: dict = {}
+    for update in updates:
+        pagination._apply(pending, release=update["release"], keep=update["keep"], adds=update["adds"], now=now)
+        walks._redis.update(
+            walks.hash_key, release=update["release"], keep=update["keep"], adds=update["adds"], now=now
+        )
+        on_redis = {offset: walks._redis.get(walks.hash_key, offset, now) for offset in range(7)}
+        assert {offset: r._replace(expires=0) for offset, r in on_redis.items() if r is not None} == {
+            offset: r._replace(expires=0) for offset, r in pending.items()
+        }
+    walks._redis.client.delete(walks.hash_key)

@@ -570,3 +570,26 @@ def test_a_cursor_record_that_cannot_be_read_is_a_miss(stored):
     assert walks.get(2) is None  # the page seeks cold: never a wrong row, never an error
     walks.advance(served=0, next_offset=2, last_pk=20)
     assert walks.get(2) == 20
+
+
+# --- a served page keeps its cursor for a retry; a walk by rows served finds its cursor ---------
+def test_a_served_page_keeps_its_cursor_until_its_walks_next_page_is_served():
+    walks = cursors()
+    walks.advance(served=0, next_offset=2, last_pk=20, start=None, upto=20)
+    walks.advance(served=2, next_offset=4, last_pk=40, start=20, upto=40)
+    assert walks.get(2) == 20 and walks.find(2).upto == 40  # a retry of 2 starts and ends there
+    walks.advance(served=2, next_offset=4, last_pk=40, start=20, upto=40)  # the retry
+    walks.advance(served=4, next_offset=6, last_pk=60, start=40, upto=60)  # the next page
+    assert walks.get(2) is None and walks.get(4) == 40
+    walks.walk_ended(6)
+    assert cache.get(walks.key) is None  # nothing left for the next walk
+
+
+def test_a_page_that_served_fewer_rows_than_the_limit_also_leaves_the_cursor_of_rows_served():
+    walks = cursors(limit=5)
+    walks.advance(served=0, next_offset=5, last_pk=60, start=None, upto=60, by_rows=(3, 30))
+    assert walks.get(5) == 60 and walks.get(3) == 30
+    walks.advance(served=3, next_offset=8, last_pk=90, start=30, upto=90)  # the walk went on by rows
+    assert walks.get(5) is None  # the other way on is released, once
+    walks.walk_ended(8)
+    assert cache.get(walks.key) is None
