@@ -24,6 +24,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from feeds.models import FeedListing
+from feeds.rank_index import counted_seek
 
 _ADD_BATCH = 10_000  # ids per statement in `refresh`
 
@@ -42,28 +43,6 @@ def members_after(feed: str, after: int | None, size: int) -> list[int]:
 
 # The counting triggers of migration 0004 (all must be enabled for a counted seek).
 TRIGGERS = ("feeds_listing_insert", "feeds_listing_delete", "feeds_listing_truncate")
-SHIFT = 12  # as in feeds.rank_index and the migration
-
-_SEEK = f"""
-WITH armed AS (
-    SELECT count(*) = {len(TRIGGERS)} AS ok FROM pg_trigger
-    WHERE tgrelid = %(table)s::regclass AND tgname = ANY (%(triggers)s) AND tgenabled <> 'D'
-), totals AS (
-    SELECT bucket, row_count, sum(row_count) OVER (ORDER BY bucket) AS upto
-    FROM feeds_rankbucket WHERE table_name = %(counted)s AND (SELECT ok FROM armed)
-), hit AS (
-    SELECT bucket, %(position)s::bigint - (upto - row_count) AS within
-    FROM totals WHERE upto > %(position)s::bigint ORDER BY bucket LIMIT 1
-)
-SELECT armed.ok, hit.bucket, found.object_id
-FROM armed
-LEFT JOIN hit ON true
-LEFT JOIN LATERAL (
-    SELECT object_id FROM {{table}}
-    WHERE feed = %(feed)s AND object_id BETWEEN hit.bucket << {SHIFT} AND (hit.bucket << {SHIFT}) | {2**SHIFT - 1}
-    ORDER BY object_id OFFSET hit.within LIMIT 1
-) AS found ON true
-"""
 
 
 def _counted_key_at(feed: str, position: int) -> tuple[bool, int | None]:
@@ -72,17 +51,16 @@ def _counted_key_at(feed: str, position: int) -> tuple[bool, int | None]:
     if connection.vendor != "postgresql":
         return False, None
     table = FeedListing._meta.db_table
-    sql = _SEEK.replace("{table}", connection.ops.quote_name(table))
-    params = {
-        "table": table,
-        "triggers": list(TRIGGERS),
-        "counted": f"{table}:{feed}",
-        "feed": feed,
-        "position": min(position, 2**63 - 1),
-    }
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        armed, bucket, key = cursor.fetchone()
+    armed, bucket, key = counted_seek(
+        connection,
+        table=table,
+        counted=f"{table}:{feed}",
+        triggers=TRIGGERS,
+        position=position,
+        key="object_id",
+        rows_filter="feed = %(feed)s AND ",
+        params={"feed": feed},
+    )
     if not armed or (bucket is not None and key is None):  # disabled, or counts that drifted
         return False, None
     return True, key

@@ -5,7 +5,8 @@
 the end, or `UNAVAILABLE` (the caller then uses the plain OFFSET seek). Per-bucket row counts
 (`feeds.models.RankBucket`, buckets of 2**`SHIFT` ids, kept by the triggers of migration
 `0002_rank_buckets`) make it one statement on one snapshot. PostgreSQL and `COUNTED_TABLES`
-only. Maintenance: `armed`, `count_drift`, `rebuild_counts`, `counted_models`.
+only. Maintenance: `armed`, `count_drift`, `rebuild_counts`, `counted_models`. The statement
+itself, `counted_seek`, also serves the personal feeds' positions (`feeds.listing`).
 
 See docs/feeds.md ("The rank index") for the proof of exactness and the bucket size.
 """
@@ -52,25 +53,57 @@ UNAVAILABLE = RankSeek(available=False)
 
 _SEEK = f"""
 WITH armed AS (
-    SELECT count(*) = {len(TRIGGERS)} AS ok FROM pg_trigger
+    SELECT count(*) = %(trigger_count)s AS ok FROM pg_trigger
     WHERE tgrelid = %(table)s::regclass AND tgname = ANY (%(triggers)s) AND tgenabled <> 'D'
 ), totals AS (
     SELECT bucket, row_count, sum(row_count) OVER (ORDER BY bucket) AS upto
     FROM {RankBucket._meta.db_table}
-    WHERE table_name = %(table)s AND (SELECT ok FROM armed)
+    WHERE table_name = %(counted)s AND (SELECT ok FROM armed)
 ), hit AS (
     SELECT bucket, %(position)s::bigint - (upto - row_count) AS within
     FROM totals WHERE upto > %(position)s::bigint ORDER BY bucket LIMIT 1
 )
-SELECT armed.ok, hit.bucket, found.id
+SELECT armed.ok, hit.bucket, found.{{key}}
 FROM armed
 LEFT JOIN hit ON true
 LEFT JOIN LATERAL (
-    SELECT id FROM {{table}}
-    WHERE id BETWEEN hit.bucket << {SHIFT} AND (hit.bucket << {SHIFT}) | {2**SHIFT - 1}
-    ORDER BY id OFFSET hit.within LIMIT 1
+    SELECT {{key}} FROM {{rows}}
+    WHERE {{rows_filter}}{{key}} BETWEEN hit.bucket << {SHIFT} AND (hit.bucket << {SHIFT}) | {2**SHIFT - 1}
+    ORDER BY {{key}} OFFSET hit.within LIMIT 1
 ) AS found ON true
 """
+
+
+def counted_seek(
+    connection,
+    *,
+    table: str,
+    counted: str,
+    triggers: tuple[str, ...],
+    position: int,
+    key: str = "id",
+    rows_filter: str = "",
+    params: dict | None = None,
+) -> tuple[bool, int | None, int | None]:
+    """(armed, bucket, key at `position`) in one statement over `feeds_rankbucket`'s counts
+    under `counted`, stepping over one bucket of `table`'s `key`s (those `rows_filter`, a SQL
+    condition ending in AND over `params`, keeps). `armed` is False when a trigger of `triggers`
+    on `table` is missing or disabled; `bucket` None is past the end. The one home of the
+    counted seek: the catalogue's rank index and the personal feeds' listing read it."""
+    qn = connection.ops.quote_name
+    sql = _SEEK.format(key=qn(key), rows=qn(table), rows_filter=rows_filter)
+    values = {
+        "table": table,
+        "triggers": list(triggers),
+        "trigger_count": len(triggers),
+        "counted": counted,
+        # No table holds 2**63 rows: a position beyond a bigint is past the end like the largest.
+        "position": min(position, 2**63 - 1),
+        **(params or {}),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        return cursor.fetchone()
 
 
 def key_at_position(model: type[Model], position: int, *, using: str | None = None) -> RankSeek:
@@ -88,11 +121,7 @@ def key_at_position(model: type[Model], position: int, *, using: str | None = No
     table = model._meta.db_table
     if connection.vendor != "postgresql" or table not in COUNTED_TABLES or model._meta.pk.column != "id":
         return UNAVAILABLE
-    sql = _SEEK.replace("{table}", connection.ops.quote_name(table))
-    with connection.cursor() as cursor:
-        # No table holds 2**63 rows: a position beyond a bigint is past the end like the largest.
-        cursor.execute(sql, {"table": table, "triggers": list(TRIGGERS), "position": min(position, 2**63 - 1)})
-        armed, bucket, key = cursor.fetchone()
+    armed, bucket, key = counted_seek(connection, table=table, counted=table, triggers=TRIGGERS, position=position)
     if not armed:
         return UNAVAILABLE
     if bucket is None:

@@ -372,6 +372,13 @@ def test_positions_are_counted_per_bucket_on_postgresql_and_seek_alike_without_t
         assert cursor.fetchall() == [(0, 2), (1, 2), (2, 1), (4, 2)]
     counted = [listing.key_at("customers", p) for p in range(9)]
     assert counted == [*ids, None, None]
+    # Answered by the counts themselves (`feeds.rank_index.counted_seek`), not the plain seek.
+    assert [listing._counted_key_at("customers", p) for p in (0, 3, 6, 7)] == [
+        (True, 3),
+        (True, 4_097),
+        (True, 20_001),
+        (True, None),
+    ]
     assert listing.positions("customers") == (7, 20_001)
     FeedListing.objects.filter(feed="customers", object_id__in=[4_000, 9_000]).delete()
     assert [listing.key_at("customers", p) for p in range(5)] == [3, 4_096, 4_097, 20_000, 20_001]
