@@ -23,8 +23,6 @@ from django.contrib.staticfiles.testing import StaticLiveServerTestCase
 from django.core.management import call_command
 from django.test import override_settings
 from django.urls import reverse
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -33,24 +31,13 @@ from clerk.delivery import deliver_pending
 from clerk.models import ClerkDeletion, Status
 from gdpr.models import ConsentRecord, Erasure
 from shop.models import Customer
+from tests.browser import chromium
 from tests.conftest import TEST_TOKEN, HTTPSClient
 from tests.factories import CustomerFactory, OrderFactory
 from tests.italian import data_pattern, english_in, stored_texts, suspects
 
 WIDTH, HEIGHT = 1366, 768
 OUTPUT = Path(settings.BASE_DIR) / "test-output" / "admin-walk"
-CHROMIUM_FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--hide-scrollbars",
-    f"--window-size={WIDTH},{HEIGHT}",
-]
 TEXTS = {
     "en": {
         "why": "contract, recent data",
@@ -84,15 +71,10 @@ class AdminAuditWalkInBrowser(StaticLiveServerTestCase):
         super().setUpClass()
         cls.profile = tempfile.mkdtemp(prefix="gdpr-chromium-")
         cls.downloads = tempfile.mkdtemp(prefix="gdpr-downloads-")
-        options = webdriver.ChromeOptions()
-        options.binary_location = "/usr/bin/chromium"
-        for flag in CHROMIUM_FLAGS + [f"--user-data-dir={cls.profile}"]:
-            options.add_argument(flag)
-        options.add_experimental_option("prefs", {"download.default_directory": cls.downloads})
-        cls.browser = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+        cls.browser = chromium(
+            profile=cls.profile, width=WIDTH, height=HEIGHT, extra_flags=["--hide-scrollbars"], downloads=cls.downloads
+        )
         cls.browser.set_window_size(WIDTH, HEIGHT)
-        cls.browser.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": cls.downloads})
-        cls.browser.implicitly_wait(5)
 
     @classmethod
     def tearDownClass(cls):

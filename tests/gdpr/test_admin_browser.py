@@ -9,28 +9,14 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.staticfiles.testing import StaticLiveServerTestCase
 from django.test import override_settings
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from clerk.models import ClerkDeletion
 from gdpr.models import ConsentRecord
+from tests.browser import chromium
 from tests.factories import CustomerFactory, OrderFactory
-
-CHROMIUM_FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--window-size=1400,1000",
-    "--lang=en-US",
-]
 
 
 @pytest.mark.browser
@@ -41,12 +27,7 @@ class AdminConsentWorkflowInBrowser(StaticLiveServerTestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.profile = tempfile.mkdtemp(prefix="gdpr-chromium-")
-        options = webdriver.ChromeOptions()
-        options.binary_location = "/usr/bin/chromium"
-        for flag in CHROMIUM_FLAGS + [f"--user-data-dir={cls.profile}"]:
-            options.add_argument(flag)
-        cls.browser = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-        cls.browser.implicitly_wait(5)
+        cls.browser = chromium(profile=cls.profile, width=1400, height=1000, extra_flags=["--lang=en-US"])
 
     @classmethod
     def tearDownClass(cls):
