@@ -20,7 +20,8 @@ reports every second while its threads stream, so `timeout` stays a short livene
 and a slow client holds one thread rather than a whole process. Processes give CPU parallelism
 (serialisation is Python work under the GIL); threads overlap the waits on PostgreSQL and on the
 client's socket. Each thread keeps its own database connection (CONN_MAX_AGE): size PostgreSQL's
-`max_connections` (or a pgbouncer) for workers x threads per host.
+`max_connections` (or a pgbouncer) for workers x (threads + 1) per host: each worker also has
+the thread that records import runs (`feeds.walks`).
 """
 
 from __future__ import annotations

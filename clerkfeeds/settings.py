@@ -178,6 +178,9 @@ CLERK_DATA_PURPOSE = env.str("CLERK_DATA_PURPOSE", default="personalisation")
 # What changes are pushed to Clerk between its imports: off, catalogue (products, categories,
 # pages) or all (customers and orders too, under the GDPR policy). Checked by clerk.E001.
 CLERK_PUSH = env.str("CLERK_PUSH", default="catalogue")
+# Import runs (`feeds.walks`) are written by a thread of each web process, after the page and
+# off the request's path; off: in the request, after its last byte (the tests use this).
+CLERK_WALKS_IN_BACKGROUND = env.bool("CLERK_WALKS_IN_BACKGROUND", default=True)
 # How many web processes share this configuration (gunicorn sets it from its worker count);
 # a per-process cache with more than one is refused by the checks.
 CLERK_WEB_WORKERS = env.int("CLERK_WEB_WORKERS", default=1)

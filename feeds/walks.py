@@ -3,8 +3,10 @@
 `record_page` receives `feeds.signals.page_served` (connected in `FeedsConfig.ready`) and folds
 each served page into its walk: offset 0 starts one (abandoning an unfinished one of the same
 feed, client and query), the next offset continues it, a short or failed page finishes it, a
-whole feed is a one-page walk. At most two queries per page; it never raises. On PostgreSQL the
-continuing UPDATE commits asynchronously (only this bookkeeping can be lost in a crash).
+whole feed is a one-page walk. At most two queries per page; it never raises. The writes run in
+one background thread per process (`CLERK_WALKS_IN_BACKGROUND`, in page order), so the next
+request on the connection never waits for them; on PostgreSQL the continuing UPDATE commits
+asynchronously (only this bookkeeping can be lost in a crash).
 Readers: `latest_complete_walks` (`WalkSummary`), `feeds_whose_latest_walk_failed`, `format_age`.
 
 See docs/operations.md ("Import runs") for the rules, the commit trade-off and page order.
@@ -12,15 +14,21 @@ See docs/operations.md ("Import runs") for the rules, the commit trade-off and p
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import functools
 import hashlib
 import logging
+import os
+import queue
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from django.db import DatabaseError, connections, router, transaction
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections, connections, router, transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
@@ -55,27 +63,118 @@ def record_page(
     params: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> None:
-    """Receiver of `page_served`: fold one served page into its walk (docs/operations.md, "Import runs")."""
+    """Receiver of `page_served`: fold one served page into its walk (docs/operations.md, "Import
+    runs"), in this process's recording thread unless `CLERK_WALKS_IN_BACKGROUND` is off."""
+    page = {
+        "feed": feed,
+        "fmt": fmt,
+        "offset": offset,
+        "limit": limit,
+        "rows": rows,
+        "size": bytes,
+        "duration": duration,
+        "failed": outcome != "ok",
+        "client": (client or "")[:128],
+        "params": params,
+        "now": timezone.now(),
+    }
+    if settings.CLERK_WALKS_IN_BACKGROUND:
+        RECORDER.submit(page)
+    else:
+        _record_safely(page)
+
+
+def _record_safely(page: dict[str, Any]) -> None:
     try:
-        _record(
-            feed=feed,
-            fmt=fmt,
-            offset=offset,
-            limit=limit,
-            rows=rows,
-            size=bytes,
-            duration=duration,
-            failed=outcome != "ok",
-            client=(client or "")[:128],
-            params=params,
-        )
+        _record(**page)
     except DatabaseError as exc:
         # Bookkeeping must never cost the importer its page.
-        logger.warning("import run not recorded", extra={"feed": feed, "error": type(exc).__name__})
+        logger.warning("import run not recorded", extra={"feed": page["feed"], "error": type(exc).__name__})
 
 
-def _record(*, feed, fmt, offset, limit, rows, size, duration, failed, client, params) -> None:
-    now = timezone.now()
+class _Recorder:
+    """One thread per process that writes the served pages, one at a time and in the order they
+    were served, so a page's bookkeeping never holds up the next request on its connection.
+
+    Started on first use in each process (a forked worker gets its own). At most `BACKLOG`
+    pages wait (beyond that a page is dropped with a warning: the database is not keeping up,
+    and the feeds must not grow a worker's memory for it); at exit the waiting pages get
+    `EXIT_SECONDS` to be written (`stop`). Only this bookkeeping can be lost, never a feed.
+    """
+
+    BACKLOG = 10_000
+    EXIT_SECONDS = 2.0
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, page: dict[str, Any]) -> None:
+        self._start()
+        if self._queue.qsize() >= self.BACKLOG:
+            logger.warning("import run not recorded", extra={"feed": page["feed"], "error": "backlog full"})
+            return
+        self._queue.put(page)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every page submitted before this call is written; False on timeout."""
+        if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+            return True
+        done = threading.Event()
+        self._queue.put(done)
+        return done.wait(timeout)
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Write the waiting pages, close the thread's database connections and end it (the
+        next page starts a new one); False on timeout."""
+        thread = self._thread
+        if thread is None or self._pid != os.getpid() or not thread.is_alive():
+            return True
+        self._queue.put(_STOP)
+        thread.join(timeout)
+        return not thread.is_alive()
+
+    def _start(self) -> None:
+        if self._thread is not None and self._pid == os.getpid() and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._thread is not None and self._pid == os.getpid() and self._thread.is_alive():
+                return
+            if self._pid != os.getpid():
+                self._queue = queue.SimpleQueue()  # a forked copy: the parent's pages are the parent's
+            self._pid = os.getpid()
+            self._thread = threading.Thread(target=self._run, name="feeds-walks", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        checked = 0.0
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                connections.close_all()  # this thread's own
+                return
+            if isinstance(item, threading.Event):
+                item.set()
+                continue
+            try:
+                if time.monotonic() - checked > 1.0:
+                    # This thread's connection, past its age or broken (as a request's end does;
+                    # at most once a second: with health checks it costs a round trip).
+                    close_old_connections()
+                    checked = time.monotonic()
+                _record_safely(item)
+            except Exception:  # the thread must outlive any one page
+                logger.exception("import run not recorded", extra={"feed": item.get("feed")})
+
+
+_STOP = object()
+RECORDER = _Recorder()
+atexit.register(lambda: RECORDER.stop(_Recorder.EXIT_SECONDS))
+
+
+def _record(*, feed, fmt, offset, limit, rows, size, duration, failed, client, params, now) -> None:
     kept, key = params_key(params)
     outcome = ImportRun.Outcome.FAILED if failed else ImportRun.Outcome.OK
     same_walk = {"feed": feed, "fmt": fmt, "client": client, "limit": limit, "params_key": key}

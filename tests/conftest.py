@@ -79,6 +79,8 @@ def _clerk_settings(settings, _fake_clerk_server):
     # No pushes unless a test asks for them (tests/clerk/test_push.py): the other tests count
     # the outbox's rows and calls of deletions.
     settings.CLERK_PUSH = "off"
+    # Import runs written in the request (the test's transaction), not by a background thread.
+    settings.CLERK_WALKS_IN_BACKGROUND = False
     _fake_clerk_server.reset()
     _fake_clerk_server.state.slow_seconds = 2.0
     yield

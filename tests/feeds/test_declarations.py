@@ -6,12 +6,14 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.db.models import F, Q
 from django.utils import timezone
 
-from feeds.base import keys_lookup
+from feeds.base import AmongKeys, keys_lookup
 from feeds.declarations import DECLARATIONS
 from feeds.registry import FEEDS
 from feeds.rules import TEXT_ATTRIBUTES, feed_errors
+from shop.models import Category
 from tests.factories import (
     CategoryFactory,
     ConsentRecordFactory,
@@ -74,10 +76,21 @@ def test_registry_maps_each_type_to_its_declaration():
         assert set(TEXT_ATTRIBUTES[name]) <= feed.standard_attributes
 
 
-def test_related_rows_of_a_batch_are_read_by_key_range_when_dense_else_by_in():
-    assert keys_lookup("product_id", [10, 11, 13, 14]) == {"product_id__gte": 10, "product_id__lte": 14}
-    assert keys_lookup("product_id", [10, 100]) == {"product_id__in": [10, 100]}
-    assert keys_lookup("order_id", []) == {"order_id__in": []}
+def test_related_rows_of_a_batch_are_read_by_key_range_when_dense_else_by_their_keys():
+    assert keys_lookup("product_id", [10, 11, 13, 14]) == Q(product_id__gte=10, product_id__lte=14)
+    [among] = keys_lookup("product_id", [10, 100]).children
+    assert isinstance(among, AmongKeys) and among.rhs == [10, 100]
+    [among] = keys_lookup("order_id", []).children
+    assert isinstance(among, AmongKeys) and among.rhs == []
+
+
+@pytest.mark.parametrize("keys", [[], [1], [2, 3], [1, 3, 5, 10**12], list(range(1, 2000, 3))])
+def test_among_keys_selects_exactly_those_keys_with_one_parameter(keys):
+    categories = [CategoryFactory(id=pk) for pk in (1, 2, 3, 4, 5, 7)]
+    products = Category.objects.filter(AmongKeys(F("id"), keys))
+    assert sorted(products.values_list("id", flat=True)) == sorted(c.id for c in categories if c.id in keys)
+    sql, params = products.query.sql_with_params()
+    assert len(params) <= 1  # however many keys
 
 
 def test_sparse_and_filtered_batches_get_exactly_their_own_related_lists(feed_client, shop):

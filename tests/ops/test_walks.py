@@ -313,3 +313,59 @@ def test_feeds_whose_latest_walk_failed_ignores_older_failures_and_running_walks
     serve(offset=0, rows=100, feed="orders")  # running: not finished, ignored
 
     assert walks.feeds_whose_latest_walk_failed() == ["orders"]
+
+
+# --- the recording thread (CLERK_WALKS_IN_BACKGROUND, on in production) ----------------------
+@pytest.fixture(autouse=True)
+def _recording_thread_stopped():
+    """The recording thread holds its own database connection: ended after each test."""
+    yield
+    assert walks.RECORDER.stop(timeout=10)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_background_the_pages_are_written_by_the_recording_thread_in_order(settings):
+    settings.CLERK_WALKS_IN_BACKGROUND = True
+    writers = []
+    record = walks._record
+
+    def spy(**page):
+        writers.append(__import__("threading").current_thread().name)
+        return record(**page)
+
+    with mock.patch.object(walks, "_record", spy), CaptureQueriesContext(connection) as request_queries:
+        for offset in (0, 100, 200, 300):
+            serve(offset=offset, rows=100 if offset < 300 else 40)
+        assert walks.RECORDER.flush(timeout=10)
+
+    # Nothing for the request's own connection: the page's bookkeeping is off its path.
+    assert not [q for q in request_queries.captured_queries if "feeds_importrun" in q["sql"]]
+    assert writers == ["feeds-walks"] * 4
+    run = ImportRun.objects.get()
+    assert (run.pages, run.object_count, run.outcome) == (4, 340, ImportRun.Outcome.OK)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_background_a_database_failure_is_logged_and_the_thread_goes_on(settings, caplog):
+    settings.CLERK_WALKS_IN_BACKGROUND = True
+    with mock.patch.object(walks.ImportRun.objects, "create", side_effect=OperationalError("disk full")):
+        serve(offset=0, rows=100)
+        assert walks.RECORDER.flush(timeout=10)
+    serve(offset=0, rows=10)
+    assert walks.RECORDER.flush(timeout=10)
+
+    assert any(r.message == "import run not recorded" for r in caplog.records)
+    assert ImportRun.objects.get().object_count == 10
+
+
+def test_in_background_a_full_backlog_drops_the_page_with_a_warning(settings, caplog, monkeypatch):
+    settings.CLERK_WALKS_IN_BACKGROUND = True
+    monkeypatch.setattr(walks._Recorder, "BACKLOG", 0)
+    recorder = walks._Recorder()
+    monkeypatch.setattr(walks, "RECORDER", recorder)
+
+    serve(offset=0, rows=100)
+
+    assert recorder.flush(timeout=10)
+    assert [r.error for r in caplog.records if r.message == "import run not recorded"] == ["backlog full"]
+    assert not ImportRun.objects.exists()
