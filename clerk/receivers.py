@@ -18,6 +18,7 @@ from clerk.push import pushed_types
 from shop.change_hook import register_change_listener
 from shop.models import Category, Customer, Order, Page, Product
 
+# The five feed models and their Clerk object types (also read by `gdpr.receivers`).
 OBJECT_TYPES = {
     Product: ObjectType.PRODUCTS,
     Category: ObjectType.CATEGORIES,

@@ -11,17 +11,9 @@ from __future__ import annotations
 
 from django.db.models.signals import post_delete
 
-from clerk.models import ObjectType, Reason
+from clerk.models import Reason
 from clerk.outbox import queue_deletions
-from shop.models import Category, Customer, Order, Page, Product
-
-OBJECT_TYPES = {
-    Product: ObjectType.PRODUCTS,
-    Category: ObjectType.CATEGORIES,
-    Page: ObjectType.PAGES,
-    Customer: ObjectType.CUSTOMERS,
-    Order: ObjectType.ORDERS,
-}
+from clerk.receivers import OBJECT_TYPES  # the feed models and their Clerk types: one map
 
 
 def queue_deleted_object(sender, instance, **kwargs) -> None:
